@@ -1,0 +1,39 @@
+# ut360 — see README.md. Every target brings up what it needs.
+GO      ?= go
+BIN     := bin/ut360
+N       ?= 214000
+DATA    ?= data
+GOFLAGS_BUILD := -trimpath
+
+.PHONY: build test test-short vet demo services services-down bench-gen fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ut360
+
+services:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+# The README's test command; CI runs it through .ci/run.
+test: services vet
+	$(GO) test -race -timeout 9m ./...
+
+demo: services build
+	$(BIN) gen --subscribers $(N) --out $(DATA) --force
+	$(BIN) migrate up
+
+bench-gen: build
+	scripts/bench-gen.sh
+
+fuzz:
+	$(GO) test ./dataset -run '^$$' -fuzz FuzzCanonicalRoundTrip -fuzztime 30s
+	$(GO) test ./dataset -run '^$$' -fuzz FuzzParseRecommendationCSV -fuzztime 30s
+
+clean:
+	rm -rf bin

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/exitcode"
+	"github.com/ut360/ut360/internal/progress"
+	"github.com/ut360/ut360/internal/redact"
+)
+
+// version is set with -ldflags "-X main.version=…"; the commit comes from the build info.
+var version = "0.1.0"
+
+// Defaults of the connection flags.
+const (
+	defaultPG    = "postgres://postgres@127.0.0.1:5432/ut360?sslmode=disable"
+	defaultRedis = "redis://127.0.0.1:6379/0"
+)
+
+// Commit is the VCS revision the binary was built from ("unknown" outside git).
+func Commit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" && dirty {
+			rev += "-dirty"
+		}
+		if rev != "" {
+			return rev
+		}
+	}
+	return "unknown"
+}
+
+// Version is "version (commit)".
+func Version() string { return version + " (" + Commit() + ")" }
+
+// env carries the process's streams into subcommands (tests run in-process).
+type env struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
+
+// NewApp builds the CLI; tests call it in-process through run.
+func NewApp(stdout, stderr io.Writer) *cli.App {
+	e := &env{stdout: stdout, stderr: stderr,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	app := &cli.App{
+		Name:    "ut360",
+		Usage:   "load, verify and benchmark subscriber-advance recommendations in PostgreSQL and Redis",
+		Version: Version(),
+		Description: `ut360 moves the daily recommendation files into PostgreSQL (source of truth)
+and Redis (hot cache), proves both stores agree, and replays the documented
+access patterns as benchmark scenarios.
+
+Typical day:
+   ut360 gen --out data/                 # or use the pipeline's files
+   ut360 migrate up
+   ut360 load --data data/
+   ut360 verify
+   ut360 bench --all --duration 10s
+
+Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
+2 usage or bad input · 3 runtime fault (store unreachable, I/O) · 130 interrupted.`,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Metadata:        map[string]any{"env": e},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "pg", Value: defaultPG, EnvVars: []string{"UT360_PG_URL", "DATABASE_URL"},
+				Usage: "PostgreSQL URL; its search_path (e.g. ?search_path=tenant1) picks the schema"},
+			&cli.StringFlag{Name: "redis", Value: defaultRedis, EnvVars: []string{"UT360_REDIS_URL", "REDIS_URL"},
+				Usage: "Redis URL (redis://[:password@]host:port/db)"},
+			&cli.StringFlag{Name: "namespace", Value: dataset.DefaultNamespace, EnvVars: []string{"UT360_NAMESPACE"},
+				Usage: "Redis key prefix, so tenants and tests do not collide"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			&cli.BoolFlag{Name: "verbose", Usage: "debug logging"},
+		},
+		Before: func(c *cli.Context) error {
+			if c.Bool("verbose") {
+				e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			}
+			return nil
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes; never os.Exit inside
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return exitcode.Wrap(exitcode.Usage, err)
+		},
+	}
+	app.Commands = commands()
+	for _, c := range app.Commands {
+		setUsageHandler(c)
+	}
+	return app
+}
+
+func setUsageHandler(c *cli.Command) {
+	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return exitcode.Wrap(exitcode.Usage, err) }
+	for _, s := range c.Subcommands {
+		setUsageHandler(s)
+	}
+}
+
+// commands lists the subcommands; each lives in its own file.
+func commands() []*cli.Command {
+	return []*cli.Command{genCommand(), migrateCommand()}
+}
+
+// run executes the CLI and maps the outcome to an exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := NewApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitcode.OK
+	}
+	code := exitCodeOf(ctx, err)
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	fmt.Fprintln(stderr, "ut360: "+redact.String(msg))
+	return code
+}
+
+func exitCodeOf(ctx context.Context, err error) int {
+	var ee *exitcode.Error
+	switch {
+	case errors.As(err, &ee):
+		return ee.Code
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitcode.Interrupted
+	case isUsage(err):
+		return exitcode.Usage
+	}
+	return exitcode.Fault
+}
+
+// isUsage recognises urfave/cli's own argument errors (required flags, parse errors).
+func isUsage(err error) bool {
+	m := err.Error()
+	for _, s := range []string{"Required flag", "flag provided but not defined", "invalid value", "No help topic", "invalid boolean"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func usageErr(format string, args ...any) error {
+	return exitcode.Wrap(exitcode.Usage, fmt.Errorf(format, args...))
+}
+
+// progressMode picks bars, log lines or nothing.
+func progressMode(c *cli.Context) progress.Mode {
+	if c.Bool("quiet") {
+		return progress.Quiet
+	}
+	return progress.Auto
+}
+
+// pgPool connects to PostgreSQL; a failure is a runtime fault (exit 3).
+func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
+	u := c.String("pg")
+	cfg, err := pgxpool.ParseConfig(u)
+	if err != nil {
+		return nil, usageErr("--pg %s: %v", redact.URL(u), err)
+	}
+	pool, err := pgxpool.NewWithConfig(c.Context, cfg)
+	if err == nil {
+		err = pool.Ping(c.Context)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
+	}
+	return pool, nil
+}
+
+// redisClient connects to Redis; a failure is a runtime fault (exit 3).
+func redisClient(c *cli.Context) (*redis.Client, error) {
+	u := c.String("redis")
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, usageErr("--redis %s: %v", redact.URL(u), err)
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(c.Context).Err(); err != nil {
+		rdb.Close()
+		return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("redis at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
+	}
+	return rdb, nil
+}

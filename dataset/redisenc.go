@@ -1,0 +1,244 @@
+package dataset
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// RecFields returns the rec hash of r as alternating field/value pairs, ready
+// for HSET: one field per column, canonical values, NULL as "".
+func (r *Recommendation) RecFields() []string {
+	vals := r.Values()
+	out := make([]string, 0, 2*len(vals))
+	for i, c := range RecommendationColumns {
+		out = append(out, c, vals[i])
+	}
+	return out
+}
+
+// RecommendationFromHash rebuilds a recommendation from a rec hash (HGETALL).
+// A missing or extra field is an error.
+func RecommendationFromHash(h map[string]string) (Recommendation, *FieldError) {
+	vals, fe := fieldsInOrder(h, RecommendationColumns)
+	if fe != nil {
+		return Recommendation{}, fe
+	}
+	return ParseRecommendation(vals)
+}
+
+func fieldsInOrder(h map[string]string, cols []string) ([]string, *FieldError) {
+	vals := make([]string, len(cols))
+	for i, c := range cols {
+		v, ok := h[c]
+		if !ok {
+			return nil, ferr(c, "", "field missing from hash")
+		}
+		vals[i] = v
+	}
+	if len(h) != len(cols) {
+		for f := range h {
+			if !contains(cols, f) {
+				return nil, ferr(f, h[f], "unexpected field in hash")
+			}
+		}
+	}
+	return vals, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The profile hash (SPEC §3) holds one compact JSON document per group. Field
+// names and the JSON layout are defined here once; loader writes them and
+// verify reads them back through ProfileFromHash.
+const (
+	PFBasic   = "basic"
+	PFMonthly = "monthly_arpu"
+	PFKPI     = "kpi_scores"
+	PFArpu    = "arpu_stats"
+	PFRevenue = "revenue"
+	PFTopup   = "topup"
+	PFRisk    = "risk"
+	PFCluster = "cluster"
+	PFInsight = "insights"
+)
+
+// ProfileFieldNames lists the fields of a profile hash in a fixed order.
+var ProfileFieldNames = []string{PFBasic, PFMonthly, PFKPI, PFArpu, PFRevenue, PFTopup, PFRisk, PFCluster, PFInsight}
+
+type pBasic struct {
+	ISDN           string `json:"isdn"`
+	SubscriberType string `json:"subscriber_type"`
+	Service        string `json:"service"`
+	Advance        int64  `json:"advance"`
+}
+
+// pMonthly is column-oriented: one array per series, ready for a chart.
+type pMonthly struct {
+	Month []string  `json:"month"`
+	Call  []float64 `json:"call"`
+	SMS   []float64 `json:"sms"`
+	Data  []float64 `json:"data"`
+	Total []float64 `json:"total"`
+}
+
+type pKPI struct {
+	CustomerValue    float64 `json:"customer_value"`
+	AdvanceReadiness float64 `json:"advance_readiness"`
+	Engagement       float64 `json:"engagement"`
+	Priority         float64 `json:"priority"`
+}
+
+type pArpu struct {
+	Avg6m     float64  `json:"avg_6m"`
+	Min6m     float64  `json:"min_6m"`
+	Max6m     float64  `json:"max_6m"`
+	Std6m     float64  `json:"std_6m"`
+	LastMonth float64  `json:"last_month"`
+	Growth    *float64 `json:"growth_rate"`
+	Trend     string   `json:"trend"`
+}
+
+type pRevenue struct {
+	Call float64 `json:"call_share"`
+	SMS  float64 `json:"sms_share"`
+	Data float64 `json:"data_share"`
+}
+
+type pTopup struct {
+	Count6m       int32   `json:"count_6m"`
+	AvgAmount     float64 `json:"avg_amount"`
+	DaysSinceLast int32   `json:"days_since_last"`
+}
+
+type pRisk struct {
+	Level   string   `json:"level"`
+	Score   float64  `json:"score"`
+	Factors []string `json:"factors"`
+}
+
+type pCluster struct {
+	Group        int32  `json:"group"`
+	Label        string `json:"label"`
+	MonthsActive int32  `json:"months_active"`
+}
+
+type pInsights struct {
+	Strengths       []string `json:"strengths"`
+	Recommendations []string `json:"recommendations"`
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil { // only non-finite floats can fail; they are rejected on input
+		panic(fmt.Sprintf("dataset: marshal profile field: %v", err))
+	}
+	return string(b)
+}
+
+// ProfileFields returns the profile hash of pr with its monthly rows (in month
+// order) as alternating field/value pairs, ready for HSET.
+func (pr *Profile) ProfileFields(months []Monthly) []string {
+	m := pMonthly{Month: make([]string, len(months)), Call: make([]float64, len(months)),
+		SMS: make([]float64, len(months)), Data: make([]float64, len(months)), Total: make([]float64, len(months))}
+	for i, r := range months {
+		m.Month[i], m.Call[i], m.SMS[i], m.Data[i], m.Total[i] = CanonDate(r.DataMonth), r.ArpuCall, r.ArpuSms, r.ArpuData, r.ArpuTotal
+	}
+	var growth *float64
+	if pr.ArpuGrowthRate.Valid {
+		g := pr.ArpuGrowthRate.V
+		growth = &g
+	}
+	return []string{
+		PFBasic, mustJSON(pBasic{pr.ISDN, pr.SubscriberType, pr.ServiceType, pr.AdvanceAmount}),
+		PFMonthly, mustJSON(m),
+		PFKPI, mustJSON(pKPI{pr.CustomerValueScore, pr.AdvanceReadinessScore, pr.EngagementScore, pr.PriorityScore}),
+		PFArpu, mustJSON(pArpu{pr.ArpuAvg6m, pr.ArpuMin6m, pr.ArpuMax6m, pr.ArpuStd6m, pr.ArpuLastMonth, growth, pr.ArpuTrend}),
+		PFRevenue, mustJSON(pRevenue{pr.RevenueCallShare, pr.RevenueSmsShare, pr.RevenueDataShare}),
+		PFTopup, mustJSON(pTopup{pr.TopupCount6m, pr.TopupAvgAmount, pr.DaysSinceLastTopup}),
+		PFRisk, mustJSON(pRisk{pr.RiskLevel, pr.RiskScore, nonNil(pr.RiskFactors)}),
+		PFCluster, mustJSON(pCluster{pr.ClusterGroup, pr.ClusterLabel, pr.MonthsActive}),
+		PFInsight, mustJSON(pInsights{nonNil(pr.InsightStrengths), nonNil(pr.InsightRecommendations)}),
+	}
+}
+
+// ProfileFromHash decodes a profile hash (HGETALL) back into the profile and its
+// monthly rows. Every field must be present and decode; the result is
+// validated like an input row.
+func ProfileFromHash(h map[string]string) (Profile, []Monthly, *FieldError) {
+	vals, fe := fieldsInOrder(h, ProfileFieldNames)
+	if fe != nil {
+		return Profile{}, nil, fe
+	}
+	var (
+		b   pBasic
+		m   pMonthly
+		k   pKPI
+		a   pArpu
+		rv  pRevenue
+		t   pTopup
+		rk  pRisk
+		c   pCluster
+		ins pInsights
+	)
+	targets := []any{&b, &m, &k, &a, &rv, &t, &rk, &c, &ins}
+	for i, dst := range targets {
+		if err := json.Unmarshal([]byte(vals[i]), dst); err != nil {
+			return Profile{}, nil, ferr(ProfileFieldNames[i], vals[i], "invalid JSON: %v", err)
+		}
+	}
+	pr := Profile{
+		ISDN: b.ISDN, SubscriberType: b.SubscriberType, ServiceType: b.Service, AdvanceAmount: b.Advance,
+		ArpuAvg6m: a.Avg6m, ArpuMin6m: a.Min6m, ArpuMax6m: a.Max6m, ArpuStd6m: a.Std6m, ArpuLastMonth: a.LastMonth,
+		ArpuTrend: a.Trend, RevenueCallShare: rv.Call, RevenueSmsShare: rv.SMS, RevenueDataShare: rv.Data,
+		TopupCount6m: t.Count6m, TopupAvgAmount: t.AvgAmount, DaysSinceLastTopup: t.DaysSinceLast,
+		RiskLevel: rk.Level, RiskScore: rk.Score, RiskFactors: rk.Factors,
+		CustomerValueScore: k.CustomerValue, AdvanceReadinessScore: k.AdvanceReadiness,
+		EngagementScore: k.Engagement, PriorityScore: k.Priority,
+		ClusterGroup: c.Group, ClusterLabel: c.Label, MonthsActive: c.MonthsActive,
+		InsightStrengths: ins.Strengths, InsightRecommendations: ins.Recommendations,
+	}
+	if a.Growth != nil {
+		pr.ArpuGrowthRate = NullFloat{V: *a.Growth, Valid: true}
+	}
+	if fe := pr.Validate(); fe != nil {
+		return Profile{}, nil, fe
+	}
+	n := len(m.Month)
+	if len(m.Call) != n || len(m.SMS) != n || len(m.Data) != n || len(m.Total) != n {
+		return Profile{}, nil, ferr(PFMonthly, vals[1], "series of different lengths")
+	}
+	months := make([]Monthly, n)
+	for i := range n {
+		d, err := time.Parse(time.DateOnly, m.Month[i])
+		if err != nil {
+			return Profile{}, nil, ferr(PFMonthly, m.Month[i], "not a date")
+		}
+		months[i] = Monthly{ISDN: pr.ISDN, DataMonth: d, ArpuCall: m.Call[i], ArpuSms: m.SMS[i], ArpuData: m.Data[i], ArpuTotal: m.Total[i]}
+	}
+	return pr, months, nil
+}
+
+// ProfileDigest is the hash of a profile together with its monthly rows (in
+// month order): what the profile hash in Redis must reproduce.
+func ProfileDigest(pr *Profile, months []Monthly) uint64 {
+	vals := pr.Values()
+	for i := range months {
+		vals = append(vals, months[i].Values()...)
+	}
+	return HashValues(vals)
+}
