@@ -5,7 +5,7 @@ N       ?= 214000
 DATA    ?= data
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: build test test-short vet demo services services-down bench-gen fuzz clean
+.PHONY: build test vet demo services services-down bench-gen bench-load bench-verify bench-harness bench-capacity fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ut360
@@ -30,6 +30,18 @@ demo: services build
 
 bench-gen: build
 	scripts/bench-gen.sh
+
+bench-load: services build
+	scripts/bench-load.sh
+
+bench-verify: services build
+	scripts/bench-verify.sh
+
+bench-harness: services build
+	scripts/bench-harness.sh
+
+bench-capacity: services build
+	scripts/bench-capacity.sh
 
 fuzz:
 	$(GO) test ./dataset -run '^$$' -fuzz FuzzCanonicalRoundTrip -fuzztime 30s

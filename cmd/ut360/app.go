@@ -126,7 +126,7 @@ func setUsageHandler(c *cli.Command) {
 
 // commands lists the subcommands; each lives in its own file.
 func commands() []*cli.Command {
-	return []*cli.Command{genCommand(), migrateCommand()}
+	return []*cli.Command{genCommand(), migrateCommand(), loadCommand(), verifyCommand(), benchCommand(), capacityCommand(), demoCommand()}
 }
 
 // run executes the CLI and maps the outcome to an exit code.
