@@ -145,7 +145,6 @@ func (w *Writer[T]) Abort() {
 	os.Remove(w.tmp.Name())
 }
 
-
 func appendNullFloat(b *array.Float64Builder, v NullFloat) {
 	if v.Valid {
 		b.Append(v.V)
