@@ -1,14 +1,70 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ut360/ut360/capacity"
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/exitcode"
 )
 
-// capacityCommand is a placeholder until its issue lands.
 func capacityCommand() *cli.Command {
-	return &cli.Command{Name: "capacity", Usage: "(not yet implemented)", Action: func(*cli.Context) error {
-		return errors.New("capacity: not implemented yet")
-	}}
+	return &cli.Command{
+		Name:  "capacity",
+		Usage: "measure what the loaded snapshot costs and project memory, disk and time to larger scales",
+		Description: `Run against loaded stores. Measures Redis bytes per subscriber for each key
+family (MEMORY USAGE over a sample, calibrated by the load's used_memory delta
+when meta:stats has it) and PostgreSQL bytes per row for each table and index,
+then projects memory, disk, load and verify time to --subscribers, recommends
+Redis maxmemory and eviction policy and PostgreSQL disk, and compares with the
+documented footprint (Redis ~1.2 GB, PostgreSQL ~350 MB at 214,000).
+
+Writes capacity.md, capacity.json and capacity.svg (chart) into --report.
+
+Examples:
+   ut360 capacity
+   ut360 capacity --subscribers 1M,2.5M,10M --report results/capacity`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "subscribers", Value: "1M,5M,10M", Usage: "sizes to project to (K and M suffixes)"},
+			&cli.StringFlag{Name: "report", Value: "results/capacity", Usage: "output folder"},
+			&cli.IntFlag{Name: "sample", Value: 2000, Usage: "subscribers whose keys are measured with MEMORY USAGE"},
+			&cli.Float64Flag{Name: "verify-seconds", Usage: "verify duration to project (default: from --verify-report)"},
+			&cli.StringFlag{Name: "verify-report", Usage: "a verify JSON report to take verify throughput from"},
+		},
+		Action: func(c *cli.Context) error {
+			sizes, err := capacity.ParseSizes(c.String("subscribers"))
+			if err != nil {
+				return usageErr("--subscribers: %v", err)
+			}
+			pool, err := pgPool(c)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			rdb, err := redisClient(c)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			m, err := capacity.Measure(c.Context, pool, rdb, capacity.MeasureOptions{
+				Keys: dataset.NewKeys(c.String("namespace")), Sample: c.Int("sample")})
+			if err != nil {
+				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("capacity: %w", err))
+			}
+			if err := capacity.AttachVerify(m, c.String("verify-report"), c.Float64("verify-seconds")); err != nil {
+				return usageErr("capacity: %v", err)
+			}
+			plan := capacity.Project(m, capacity.Options{Sizes: sizes})
+			path, err := plan.WriteFiles(c.String("report"))
+			if err != nil {
+				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("capacity: write report: %w", err))
+			}
+			e := envOf(c)
+			plan.TextSummary(e.stdout)
+			fmt.Fprintf(e.stdout, "report: %s\n", path)
+			return nil
+		},
+	}
 }

@@ -1,0 +1,12 @@
+package capacity
+
+import "image/color"
+
+// palette: colour-blind-safe (Okabe–Ito).
+var palette = []color.Color{
+	color.RGBA{0xD5, 0x5E, 0x00, 0xFF}, // Redis: vermilion
+	color.RGBA{0xE6, 0x9F, 0x00, 0xFF}, // maxmemory: orange
+	color.RGBA{0x00, 0x72, 0xB2, 0xFF}, // PostgreSQL: blue
+	color.RGBA{0x56, 0xB4, 0xE9, 0xFF}, // disk: sky blue
+	color.RGBA{0x00, 0x00, 0x00, 0xFF}, // documented: black
+}

@@ -1,0 +1,207 @@
+package capacity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// WriteFiles writes capacity.json, capacity.md and capacity.svg into dir and
+// returns the Markdown path.
+func (p *Plan) WriteFiles(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	js, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "capacity.json"), append(js, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	var svg bytes.Buffer
+	if err := p.Chart(&svg); err != nil {
+		return "", fmt.Errorf("capacity chart: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "capacity.svg"), svg.Bytes(), 0o644); err != nil {
+		return "", err
+	}
+	var md bytes.Buffer
+	p.Markdown(&md, "capacity.svg")
+	mdPath := filepath.Join(dir, "capacity.md")
+	return mdPath, os.WriteFile(mdPath, md.Bytes(), 0o644)
+}
+
+// MB formats bytes as MB (10^6) with one decimal.
+func MB(b float64) string { return fmt.Sprintf("%.1f MB", b/1e6) }
+
+// GB formats bytes as GB (10^9) with two decimals.
+func GB(b float64) string { return fmt.Sprintf("%.2f GB", b/1e9) }
+
+// Markdown writes the report; chart is the relative path of the SVG ("" for none).
+func (p *Plan) Markdown(w io.Writer, chart string) {
+	m := p.Measured
+	fmt.Fprintf(w, "# ut360 capacity plan\n\n")
+	fmt.Fprintf(w, "Measured on a loaded snapshot of **%d subscribers** (%d monthly rows); Redis %s, PostgreSQL %s.\n\n",
+		m.Subscribers, m.MonthlyRows, m.RedisVersion, m.PGVersion)
+	fmt.Fprintf(w, "Model: %s.\n\n", p.Model)
+	fmt.Fprintf(w, "## Projections\n\n| subscribers | Redis data | Redis maxmemory | PostgreSQL | PostgreSQL peak (load) | disk to provision | load time | verify time |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, pr := range p.Projections {
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s |\n", pr.Subscribers, GB(float64(pr.RedisBytes)),
+			GB(float64(pr.RedisMaxMemory)), GB(float64(pr.PGBytes)), GB(float64(pr.PGPeakBytes)), GB(float64(pr.PGDiskBytes)),
+			secs(pr.LoadSeconds), secs(pr.VerifySeconds))
+	}
+	fmt.Fprintf(w, "\nRecommendations: Redis `maxmemory` as above (data ≤ %.0f%% of it), `maxmemory-policy %s` — %s. "+
+		"PostgreSQL disk = %.1f × the peak during a load (the previous snapshot stays until the new one is swapped in).\n\n",
+		p.Options.MaxMemoryUse*100, p.Eviction, p.EvictionWhy, p.Options.DiskHeadroom)
+	if chart != "" {
+		fmt.Fprintf(w, "![footprint against subscribers](%s)\n\n", chart)
+	}
+	r := p.Reference
+	fmt.Fprintf(w, "## Against the documented footprint (SPEC §5, %d subscribers)\n\n| store | ut360 | documented | ratio |\n|---|---:|---:|---:|\n", r.Subscribers)
+	fmt.Fprintf(w, "| Redis | %s | %s | %.2f× |\n| PostgreSQL | %s | %s | %.2f× |\n\n", MB(float64(r.RedisBytes)), MB(float64(r.DocRedisBytes)), r.RedisVsDoc,
+		MB(float64(r.PGBytes)), MB(float64(r.DocPGBytes)), r.PGVsDoc)
+	aim := "meets"
+	if !r.RedisMeetsAim {
+		aim = "MISSES"
+	}
+	fmt.Fprintf(w, "Redis %s the project's aim of ≤ %s at reference scale.\n\n", aim, MB(float64(r.RedisAimBytes)))
+	fmt.Fprintf(w, "## Redis key families\n\n| family | keys | encoding | avg bytes/key | total | bytes/subscriber |\n|---|---:|---|---:|---:|---:|\n")
+	for _, f := range m.Families {
+		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %.1f |\n", f.Name, f.Keys, f.Encoding, f.AvgKeyBytes, MB(f.TotalBytes), f.BytesPerSubscriber)
+	}
+	fmt.Fprintf(w, "\nSum of MEMORY USAGE: %s (%.0f B/subscriber).", MB(m.RedisBytes), m.RedisBytesPerSub)
+	if m.RedisLoadDelta > 0 {
+		fmt.Fprintf(w, " used_memory delta of the load: %s (%.0f B/subscriber); sample/delta = %.2f (the rest is dictionary and expiry bookkeeping).",
+			MB(float64(m.RedisLoadDelta)), float64(m.RedisLoadDelta)/float64(m.Subscribers), m.RedisDeltaRatio)
+	}
+	fmt.Fprintf(w, " Server used_memory %s, used_memory_dataset %s (whole server); hash-max-listpack-value %s, -entries %s.\n\n",
+		MB(float64(m.RedisUsedMemory)), MB(float64(m.RedisUsedDataset)), m.RedisListpackValue, m.RedisListpackEntrys)
+	fmt.Fprintf(w, "## PostgreSQL relations\n\n| relation | kind | table rows | size | bytes/row | bytes/subscriber |\n|---|---|---:|---:|---:|---:|\n")
+	for _, rl := range m.Relations {
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.1f |\n", rl.Name, rl.Kind, rl.Rows, MB(float64(rl.Bytes)), rl.BytesPerRow, rl.BytesPerSubscriber)
+	}
+	fmt.Fprintf(w, "\nTotal %s (%.0f B/subscriber).\n", MB(float64(m.PGBytes)), m.PGBytesPerSub)
+	if m.LoadSeconds > 0 || m.VerifySeconds > 0 {
+		fmt.Fprintf(w, "\nThroughput: load %s for %d subscribers (%s); verify %s for %d subscribers (%s).\n",
+			secs(m.LoadSeconds), m.Subscribers, orNone(m.LoadSource), secs(m.VerifySeconds), m.VerifySubscriber, orNone(m.VerifySource))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not measured"
+	}
+	return s
+}
+
+func secs(s float64) string {
+	if s <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f s", s)
+}
+
+// Chart draws footprint against subscribers (SVG): projected Redis and
+// PostgreSQL lines, the recommended maxmemory, the measured points and SPEC
+// §5's documented footprint.
+func (p *Plan) Chart(w io.Writer) error {
+	pl := plot.New()
+	pl.Title.Text = "ut360 footprint against subscribers"
+	pl.X.Label.Text = "subscribers (millions)"
+	pl.Y.Label.Text = "GB"
+	pl.Legend.Top = true
+	pl.Legend.Left = true
+	sizes := []int64{0, p.Measured.Subscribers}
+	for _, pr := range p.Projections {
+		sizes = append(sizes, pr.Subscribers)
+	}
+	slices.Sort(sizes)
+	line := func(f func(Projection) int64) plotter.XYs {
+		var xy plotter.XYs
+		for _, n := range sizes {
+			xy = append(xy, plotter.XY{X: float64(n) / 1e6, Y: float64(f(p.at(n))) / 1e9})
+		}
+		return xy
+	}
+	series := []struct {
+		name string
+		f    func(Projection) int64
+		dash bool
+	}{
+		{"Redis data", func(pr Projection) int64 { return pr.RedisBytes }, false},
+		{"Redis maxmemory (recommended)", func(pr Projection) int64 { return pr.RedisMaxMemory }, true},
+		{"PostgreSQL", func(pr Projection) int64 { return pr.PGBytes }, false},
+		{"PostgreSQL disk (recommended)", func(pr Projection) int64 { return pr.PGDiskBytes }, true},
+	}
+	for i, s := range series {
+		l, err := plotter.NewLine(line(s.f))
+		if err != nil {
+			return err
+		}
+		l.Color = palette[i]
+		l.Width = vg.Points(1.5)
+		if s.dash {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		pl.Add(l)
+		pl.Legend.Add(s.name, l)
+	}
+	m := p.Measured
+	meas, err := plotter.NewScatter(plotter.XYs{
+		{X: float64(m.Subscribers) / 1e6, Y: float64(p.at(m.Subscribers).RedisBytes) / 1e9},
+		{X: float64(m.Subscribers) / 1e6, Y: float64(m.PGBytes) / 1e9},
+	})
+	if err != nil {
+		return err
+	}
+	meas.GlyphStyle.Shape = draw.CircleGlyph{}
+	meas.GlyphStyle.Radius = vg.Points(3.5)
+	pl.Add(meas)
+	pl.Legend.Add("measured", meas)
+	doc, err := plotter.NewScatter(plotter.XYs{
+		{X: ReferenceSubscribers / 1e6, Y: DocRedisBytes / 1e9},
+		{X: ReferenceSubscribers / 1e6, Y: DocPGBytes / 1e9},
+	})
+	if err != nil {
+		return err
+	}
+	doc.GlyphStyle.Shape = draw.CrossGlyph{}
+	doc.GlyphStyle.Radius = vg.Points(4)
+	doc.GlyphStyle.Color = palette[4]
+	pl.Add(doc)
+	pl.Legend.Add("documented (SPEC §5)", doc)
+	pl.Add(plotter.NewGrid())
+	wt, err := pl.WriterTo(8*vg.Inch, 4.5*vg.Inch, "svg")
+	if err != nil {
+		return err
+	}
+	_, err = wt.WriteTo(w)
+	return err
+}
+
+// TextSummary is the one-screen summary for stdout.
+func (p *Plan) TextSummary(w io.Writer) {
+	m, r := p.Measured, p.Reference
+	fmt.Fprintf(w, "capacity: %d subscribers measured — Redis %.0f B/subscriber, PostgreSQL %.0f B/subscriber\n",
+		m.Subscribers, p.RedisPerSub, p.PGPerSub)
+	fmt.Fprintf(w, "  at %d (reference): Redis %s (%.2f× documented 1.2 GB), PostgreSQL %s (%.2f× documented 350 MB)\n",
+		r.Subscribers, MB(float64(r.RedisBytes)), r.RedisVsDoc, MB(float64(r.PGBytes)), r.PGVsDoc)
+	var b strings.Builder
+	for _, pr := range p.Projections {
+		fmt.Fprintf(&b, "  at %d: Redis %s (maxmemory %s), PostgreSQL %s (disk %s), load %s, verify %s\n", pr.Subscribers,
+			GB(float64(pr.RedisBytes)), GB(float64(pr.RedisMaxMemory)), GB(float64(pr.PGBytes)), GB(float64(pr.PGDiskBytes)),
+			secs(pr.LoadSeconds), secs(pr.VerifySeconds))
+	}
+	fmt.Fprint(w, b.String())
+}
