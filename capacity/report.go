@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// WriteFiles writes capacity.json, capacity.md and capacity.svg into dir and
+// WriteFiles writes capacity.json, capacity.md, capacity.html and capacity.svg into dir and
 // returns the Markdown path.
 func (p *Plan) WriteFiles(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -34,6 +34,13 @@ func (p *Plan) WriteFiles(dir string) (string, error) {
 		return "", fmt.Errorf("capacity chart: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "capacity.svg"), svg.Bytes(), 0o644); err != nil {
+		return "", err
+	}
+	var page bytes.Buffer
+	if err := p.HTML(&page); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "capacity.html"), page.Bytes(), 0o644); err != nil {
 		return "", err
 	}
 	var md bytes.Buffer

@@ -23,6 +23,8 @@ redis_answers() { [ "$(redis-cli -h 127.0.0.1 -p "$REDISPORT" ping 2>/dev/null)"
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
 up() {
+  # Headless Chromium for the demo page's browser test (Debian's package).
+  [ -x /usr/bin/chromium ] || [ -n "${UT360_NO_BROWSER:-}" ] || apt_install chromium
   command -v pg_isready >/dev/null || apt_install postgresql postgresql-client
   command -v redis-cli >/dev/null || apt_install redis-server redis-tools
   mkdir -p "$DIR"

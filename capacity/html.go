@@ -1,0 +1,60 @@
+package capacity
+
+import (
+	"bytes"
+	"html/template"
+	"io"
+)
+
+var htmlTmpl = template.Must(template.New("capacity").Funcs(template.FuncMap{
+	"gb": func(b int64) string { return GB(float64(b)) },
+	"mb": func(b float64) string { return MB(b) },
+	"mbi": func(b int64) string { return MB(float64(b)) },
+	"secs": secs,
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ut360 capacity plan</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.chart svg{max-width:100%;height:auto}</style></head><body>
+<h1>ut360 capacity plan</h1>
+<p>Measured on <b>{{.Measured.Subscribers}}</b> subscribers ({{.Measured.MonthlyRows}} monthly rows); Redis {{.Measured.RedisVersion}}, PostgreSQL {{.Measured.PGVersion}}.<br>Model: {{.Model}}.</p>
+<div class="chart" id="capacity-chart">{{.SVG}}</div>
+<h2>Projections</h2>
+<table><tr><th>subscribers</th><th>Redis data</th><th>Redis maxmemory</th><th>PostgreSQL</th><th>peak during load</th><th>disk to provision</th><th>load time</th><th>verify time</th></tr>
+{{range .Projections}}<tr><td>{{.Subscribers}}</td><td>{{gb .RedisBytes}}</td><td>{{gb .RedisMaxMemory}}</td><td>{{gb .PGBytes}}</td><td>{{gb .PGPeakBytes}}</td><td>{{gb .PGDiskBytes}}</td><td>{{secs .LoadSeconds}}</td><td>{{secs .VerifySeconds}}</td></tr>
+{{end}}</table>
+<p>Eviction policy: <code>{{.Eviction}}</code> — {{.EvictionWhy}}.</p>
+<h2>Against the documented footprint ({{.Reference.Subscribers}} subscribers)</h2>
+<table><tr><th>store</th><th>ut360</th><th>documented</th><th>ratio</th></tr>
+<tr><td>Redis</td><td>{{mbi .Reference.RedisBytes}}</td><td>{{mbi .Reference.DocRedisBytes}}</td><td>{{printf "%.2f×" .Reference.RedisVsDoc}}</td></tr>
+<tr><td>PostgreSQL</td><td>{{mbi .Reference.PGBytes}}</td><td>{{mbi .Reference.DocPGBytes}}</td><td>{{printf "%.2f×" .Reference.PGVsDoc}}</td></tr></table>
+<h2>Redis key families</h2>
+<table><tr><th>family</th><th>keys</th><th>encoding</th><th>avg bytes/key</th><th>total</th><th>bytes/subscriber</th></tr>
+{{range .Measured.Families}}<tr><td>{{.Name}}</td><td>{{.Keys}}</td><td>{{.Encoding}}</td><td>{{printf "%.0f" .AvgKeyBytes}}</td><td>{{mb .TotalBytes}}</td><td>{{printf "%.1f" .BytesPerSubscriber}}</td></tr>
+{{end}}</table>
+<h2>PostgreSQL relations</h2>
+<table><tr><th>relation</th><th>kind</th><th>rows</th><th>size</th><th>bytes/row</th><th>bytes/subscriber</th></tr>
+{{range .Measured.Relations}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.Rows}}</td><td>{{mbi .Bytes}}</td><td>{{printf "%.1f" .BytesPerRow}}</td><td>{{printf "%.1f" .BytesPerSubscriber}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
+
+// HTML writes a self-contained page (chart inlined as SVG).
+func (p *Plan) HTML(w io.Writer) error {
+	var svg bytes.Buffer
+	if err := p.Chart(&svg); err != nil {
+		return err
+	}
+	return htmlTmpl.Execute(w, struct {
+		*Plan
+		SVG template.HTML
+	}{p, template.HTML(stripXMLHeader(svg.String()))})
+}
+
+// stripXMLHeader drops the <?xml …?> prolog so the SVG can be inlined in HTML.
+func stripXMLHeader(s string) string {
+	if i := bytes.Index([]byte(s), []byte("<svg")); i > 0 {
+		return s[i:]
+	}
+	return s
+}
