@@ -12,7 +12,7 @@ var htmlTmpl = template.Must(template.New("capacity").Funcs(template.FuncMap{
 	"mbi": func(b int64) string { return MB(float64(b)) },
 	"secs": secs,
 }).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ut360 capacity plan</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>ut360 capacity plan</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .chart svg{max-width:100%;height:auto}</style></head><body>
