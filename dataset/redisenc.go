@@ -59,6 +59,8 @@ func contains(l []string, s string) bool {
 // names and the JSON layout are defined here once; loader writes them and
 // verify reads them back through ProfileFromHash.
 const (
+	monthLayout = "2006-01"
+
 	PFBasic   = "basic"
 	PFMonthly = "monthly_arpu"
 	PFKPI     = "kpi_scores"
@@ -80,7 +82,8 @@ type pBasic struct {
 	Advance        int64  `json:"advance"`
 }
 
-// pMonthly is column-oriented: one array per series, ready for a chart.
+// pMonthly is column-oriented: one array per series, ready for a chart;
+// months are "YYYY-MM" (every data_month is the first of its month).
 type pMonthly struct {
 	Month []string  `json:"month"`
 	Call  []float64 `json:"call"`
@@ -96,26 +99,28 @@ type pKPI struct {
 	Priority         float64 `json:"priority"`
 }
 
+// Groups whose key names SPEC §3 does not fix use short ones: every byte of
+// a profile hash costs ~214 KB of Redis memory at reference scale.
 type pArpu struct {
-	Avg6m     float64  `json:"avg_6m"`
-	Min6m     float64  `json:"min_6m"`
-	Max6m     float64  `json:"max_6m"`
-	Std6m     float64  `json:"std_6m"`
-	LastMonth float64  `json:"last_month"`
-	Growth    *float64 `json:"growth_rate"`
+	Avg6m     float64  `json:"avg"`
+	Min6m     float64  `json:"min"`
+	Max6m     float64  `json:"max"`
+	Std6m     float64  `json:"std"`
+	LastMonth float64  `json:"last"`
+	Growth    *float64 `json:"growth"`
 	Trend     string   `json:"trend"`
 }
 
 type pRevenue struct {
-	Call float64 `json:"call_share"`
-	SMS  float64 `json:"sms_share"`
-	Data float64 `json:"data_share"`
+	Call float64 `json:"call"`
+	SMS  float64 `json:"sms"`
+	Data float64 `json:"data"`
 }
 
 type pTopup struct {
-	Count6m       int32   `json:"count_6m"`
-	AvgAmount     float64 `json:"avg_amount"`
-	DaysSinceLast int32   `json:"days_since_last"`
+	Count6m       int32   `json:"count"`
+	AvgAmount     float64 `json:"avg"`
+	DaysSinceLast int32   `json:"days_since"`
 }
 
 type pRisk struct {
@@ -127,7 +132,7 @@ type pRisk struct {
 type pCluster struct {
 	Group        int32  `json:"group"`
 	Label        string `json:"label"`
-	MonthsActive int32  `json:"months_active"`
+	MonthsActive int32  `json:"months"`
 }
 
 type pInsights struct {
@@ -156,7 +161,7 @@ func (pr *Profile) ProfileFields(months []Monthly) []string {
 	m := pMonthly{Month: make([]string, len(months)), Call: make([]float64, len(months)),
 		SMS: make([]float64, len(months)), Data: make([]float64, len(months)), Total: make([]float64, len(months))}
 	for i, r := range months {
-		m.Month[i], m.Call[i], m.SMS[i], m.Data[i], m.Total[i] = CanonDate(r.DataMonth), r.ArpuCall, r.ArpuSms, r.ArpuData, r.ArpuTotal
+		m.Month[i], m.Call[i], m.SMS[i], m.Data[i], m.Total[i] = r.DataMonth.UTC().Format(monthLayout), r.ArpuCall, r.ArpuSms, r.ArpuData, r.ArpuTotal
 	}
 	var growth *float64
 	if pr.ArpuGrowthRate.Valid {
@@ -224,9 +229,9 @@ func ProfileFromHash(h map[string]string) (Profile, []Monthly, *FieldError) {
 	}
 	months := make([]Monthly, n)
 	for i := range n {
-		d, err := time.Parse(time.DateOnly, m.Month[i])
+		d, err := time.Parse(monthLayout, m.Month[i])
 		if err != nil {
-			return Profile{}, nil, ferr(PFMonthly, m.Month[i], "not a date")
+			return Profile{}, nil, ferr(PFMonthly, m.Month[i], "not a month (YYYY-MM)")
 		}
 		months[i] = Monthly{ISDN: pr.ISDN, DataMonth: d, ArpuCall: m.Call[i], ArpuSms: m.SMS[i], ArpuData: m.Data[i], ArpuTotal: m.Total[i]}
 	}

@@ -47,7 +47,8 @@ up() {
     say "Redis answers on 127.0.0.1:$REDISPORT"
   else
     mkdir -p "$DIR/redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDISPORT" --save "" --appendonly no \
+    # Profile hashes hold JSON fields of up to ~2 KB: keep them listpack-encoded (see README, capacity).
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDISPORT" --save "" --appendonly no --hash-max-listpack-value 4096 \
       --dir "$DIR/redis" --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log"
     for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
     say "started private Redis on 127.0.0.1:$REDISPORT"
