@@ -114,7 +114,7 @@ type Subscriber struct {
 	Monthly []Monthly
 }
 
-const genChunk = 4096
+const genChunk = 1024
 
 // Generate writes the three files of a synthetic dataset. Subscriber i depends
 // only on (Seed, i), so chunks are generated in parallel and a smaller N is a
@@ -312,10 +312,11 @@ func GenSubscriber(seed uint64, i, months int) Subscriber {
 	for m := range active {
 		month := LastMonth.AddDate(0, m-active+1, 0)
 		total := base * math.Max(0.05, 1+trend*float64(m)+0.1*r.NormFloat64())
-		call := round2(total * callShare)
-		sms := round2(total * smsShare)
-		data := round2(math.Max(0, total-call-sms))
-		tot := round2(call + sms + data)
+		// VND has no minor unit: monthly amounts are whole đồng.
+		call := math.Round(total * callShare)
+		sms := math.Round(total * smsShare)
+		data := math.Max(0, math.Round(total-call-sms))
+		tot := call + sms + data
 		mrows[m] = Monthly{ISDN: isdn, DataMonth: month, ArpuCall: call, ArpuSms: sms, ArpuData: data, ArpuTotal: tot}
 		sum += tot
 		sumSq += tot * tot

@@ -62,6 +62,9 @@ var Monthlies = Kind[Monthly]{
 	ISDN: func(m *Monthly) string { return m.ISDN },
 }
 
+// uniqueISDN reports whether each ISDN appears once in k's file.
+func (k *Kind[T]) uniqueISDN() bool { return k.File != MonthlyFile }
+
 // nullable reports whether column i of k may hold NULL.
 func (k *Kind[T]) nullable(i int) bool { return k.Columns[i] == "arpu_growth_rate" }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -26,6 +27,11 @@ const (
 
 // ParquetRowGroup is the number of rows per Parquet row group the writer emits.
 const ParquetRowGroup = 128 * 1024
+
+// arrowBatch is the number of rows the writer builds in Arrow memory before
+// encoding them into the current (buffered, compressed) row group: small
+// batches keep the builders' memory low whatever the row-group size.
+const arrowBatch = 16 * 1024
 
 // Writer streams records of one Kind into a CSV or Parquet file. It writes to
 // a temporary file next to the target and renames it into place on Commit, so
@@ -54,13 +60,7 @@ func Create[T any](kind *Kind[T], path string, f Format) (*Writer[T], error) {
 		w.cw = csv.NewWriter(w.bw)
 		err = w.cw.Write(kind.Columns)
 	case Parquet:
-		props := parquet.NewWriterProperties(
-			parquet.WithCompression(compress.Codecs.Zstd),
-			parquet.WithCompressionLevel(1),
-			parquet.WithDictionaryDefault(true),
-			parquet.WithMaxRowGroupLength(ParquetRowGroup),
-			parquet.WithStats(true),
-		)
+		props := parquet.NewWriterProperties(kind.parquetProps()...)
 		sc := kind.arrowSchema()
 		w.pw, err = pqarrow.NewFileWriter(sc, w.bw, props, pqarrow.NewArrowWriterProperties())
 		w.rb = array.NewRecordBuilder(memory.DefaultAllocator, sc)
@@ -72,6 +72,36 @@ func Create[T any](kind *Kind[T], path string, f Format) (*Writer[T], error) {
 	return w, nil
 }
 
+// parquetProps are the writer settings of k's Parquet file. Money columns
+// (ARPU amounts) are written without a dictionary (nearly every value is
+// distinct, so hashing them is wasted work) and BYTE_STREAM_SPLIT, which lets
+// zstd see the exponent and high mantissa bytes together. Scores, shares and
+// rates have few distinct values and keep the dictionary. A column whose
+// values are all distinct (the profile's isdn) skips the dictionary too.
+func (k *Kind[T]) parquetProps() []parquet.WriterProperty {
+	props := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithMaxRowGroupLength(ParquetRowGroup),
+		parquet.WithStats(true),
+	}
+	for i, c := range k.Columns {
+		switch {
+		case k.Types[i] == tF64 && isMoney(c):
+			props = append(props, parquet.WithDictionaryFor(c, false),
+				parquet.WithEncodingFor(c, parquet.Encodings.ByteStreamSplit))
+		case c == "isdn" && k.uniqueISDN():
+			props = append(props, parquet.WithDictionaryFor(c, false))
+		}
+	}
+	return props
+}
+
+func isMoney(col string) bool {
+	return col == "topup_avg_amount" || strings.HasPrefix(col, "arpu_") && col != "arpu_growth_rate"
+}
+
 // Write appends one record.
 func (w *Writer[T]) Write(r *T) error {
 	if w.cw != nil {
@@ -79,7 +109,7 @@ func (w *Writer[T]) Write(r *T) error {
 	}
 	appendArrow(w.rb, any(r))
 	w.n++
-	if w.n == ParquetRowGroup {
+	if w.n == arrowBatch {
 		return w.flush()
 	}
 	return nil
@@ -92,7 +122,7 @@ func (w *Writer[T]) flush() error {
 	rec := w.rb.NewRecordBatch()
 	defer rec.Release()
 	w.n = 0
-	return w.pw.Write(rec)
+	return w.pw.WriteBuffered(rec)
 }
 
 // Commit finishes the file and renames it into place.
