@@ -7,9 +7,9 @@ import (
 )
 
 var htmlTmpl = template.Must(template.New("capacity").Funcs(template.FuncMap{
-	"gb": func(b int64) string { return GB(float64(b)) },
-	"mb": func(b float64) string { return MB(b) },
-	"mbi": func(b int64) string { return MB(float64(b)) },
+	"gb":   func(b int64) string { return GB(float64(b)) },
+	"mb":   func(b float64) string { return MB(b) },
+	"mbi":  func(b int64) string { return MB(float64(b)) },
 	"secs": secs,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>ut360 capacity plan</title>

@@ -22,15 +22,18 @@ func AttachVerify(m *Measurement, reportPath string, seconds float64) error {
 	}
 	// The verify report's fields that matter here (see package verify).
 	var r struct {
+		Mode            string  `json:"mode"`
 		DurationSeconds float64 `json:"duration_seconds"`
-		Subscribers     int64   `json:"subscribers"`
+		RowsChecked     struct {
+			PGRecommendations int64 `json:"pg_recommendations"`
+		} `json:"rows_checked"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("%s: %w", reportPath, err)
 	}
-	if r.DurationSeconds <= 0 || r.Subscribers <= 0 {
-		return fmt.Errorf("%s: no duration_seconds/subscribers", reportPath)
+	if r.Mode != "full" || r.DurationSeconds <= 0 || r.RowsChecked.PGRecommendations <= 0 {
+		return fmt.Errorf("%s: not a full verify report with duration_seconds and rows_checked", reportPath)
 	}
-	m.VerifySeconds, m.VerifySubscriber, m.VerifySource = r.DurationSeconds, r.Subscribers, reportPath
+	m.VerifySeconds, m.VerifySubscriber, m.VerifySource = r.DurationSeconds, r.RowsChecked.PGRecommendations, reportPath
 	return nil
 }
