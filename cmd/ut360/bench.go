@@ -2,13 +2,201 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ut360/ut360/bench"
+	"github.com/ut360/ut360/internal/exitcode"
 )
 
-// benchCommand is a placeholder until its issue lands.
 func benchCommand() *cli.Command {
-	return &cli.Command{Name: "bench", Usage: "(not yet implemented)", Action: func(*cli.Context) error {
-		return errors.New("bench: not implemented yet")
-	}}
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "replay YAML scenarios against Redis and PostgreSQL; HDR percentiles, thresholds, reports",
+		ArgsUsage: "[FILE...]",
+		Description: `Runs each scenario against the stores it names (one after the other), records
+one HdrHistogram per worker (1 µs – 60 s, 3 digits) merged per scenario × store,
+checks the thresholds and writes results/<run>/: summary.json, report.md,
+report.html, junit.xml, <scenario>.<store>.hgrm and .hlog.
+
+Open model: latency counts from each operation's intended start, so a server
+stall shows in the tail. Closed model: raw latency plus the coordinated-
+omission-corrected figures. Keys are drawn from the loaded ISDNs (PostgreSQL's
+recommendations, read once at start).
+
+Examples:
+   ut360 bench --all --duration 3s               # every built-in scenario
+   ut360 bench scenarios/isdn_lookup.yaml --target redis
+   ut360 bench compare results/BASE results/NEW --max-regression 10%
+
+Exit codes: 0 all thresholds held · 1 a threshold missed · 2 bad scenario or
+usage · 3 store unreachable or I/O fault · 130 interrupted.`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all", Usage: "run every built-in scenario (scenarios/*.yaml, compiled in)"},
+			&cli.DurationFlag{Name: "duration", Usage: "recorded duration of every scenario (replaces the files' duration/count)"},
+			&cli.DurationFlag{Name: "warmup", Value: -1, DefaultText: "from the file", Usage: "unrecorded warmup of every scenario"},
+			&cli.IntFlag{Name: "concurrency", Usage: "workers of every closed-model scenario (replaces the files' concurrency)"},
+			&cli.StringSliceFlag{Name: "target", Usage: "run only these stores: redis, postgres, cache_aside (repeatable)"},
+			&cli.StringFlag{Name: "out", Value: "results", Usage: "results folder; the run writes OUT/<timestamp>[-tag]/"},
+			&cli.StringFlag{Name: "tag", Usage: "name of the run (in the folder name and summary.json)"},
+			&cli.StringFlag{Name: "keys-file", Usage: "draw keys from this file (one ISDN or key suffix a line) instead of the loaded ISDNs"},
+		},
+		Action:      benchAction,
+		Subcommands: []*cli.Command{benchCompareCommand()},
+	}
+}
+
+func benchAction(c *cli.Context) error {
+	e := envOf(c)
+	scs, err := bench.LoadFiles(c.Args().Slice(), c.Bool("all"))
+	if err != nil {
+		return scenarioErr(e.stderr, err)
+	}
+	for _, t := range c.StringSlice("target") {
+		if !slices.Contains(bench.Targets, t) {
+			return usageErr("--target %q: must be one of %s", t, strings.Join(bench.Targets, ", "))
+		}
+	}
+	o := bench.Options{Duration: c.Duration("duration"), Concurrency: c.Int("concurrency"),
+		Targets: c.StringSlice("target"), Out: c.String("out"), Tag: c.String("tag"),
+		Namespace: c.String("namespace"), KeysFile: c.String("keys-file"),
+		Version: version, Commit: Commit(), Progress: progressMode(c), Stderr: e.stderr, Log: e.log}
+	if c.Duration("duration") < 0 || c.Int("concurrency") < 0 {
+		return usageErr("--duration and --concurrency must be ≥ 0")
+	}
+	if w := c.Duration("warmup"); w >= 0 {
+		o.Warmup, o.WarmupSet = w, true
+	}
+	pgNeeded, redisNeeded, workers := bench.Needs(scs, o)
+	if pgNeeded {
+		if err := withParam(c, "pg", "pool_max_conns", workers+2); err != nil {
+			return err
+		}
+		if o.Pool, err = pgPool(c); err != nil {
+			return err
+		}
+		defer o.Pool.Close()
+	}
+	if redisNeeded {
+		if err := withParam(c, "redis", "pool_size", workers+2); err != nil {
+			return err
+		}
+		rdb, err := redisClient(c)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		o.Redis = rdb
+	}
+	run, err := bench.RunScenarios(c.Context, o, scs)
+	switch {
+	case errors.Is(err, bench.ErrScenario):
+		return scenarioErr(e.stderr, err)
+	case errors.Is(err, bench.ErrNoData):
+		return exitcode.Wrap(exitcode.Usage, err)
+	case err != nil && !errors.Is(err, bench.ErrThresholds):
+		return err
+	}
+	if werr := bench.WriteText(e.stdout, run); werr != nil {
+		return werr
+	}
+	if !run.Passed {
+		return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench: thresholds missed (see %s)", run.ReportMD))
+	}
+	return nil
+}
+
+// scenarioErr prints every scenario problem on its own line (exit 2).
+func scenarioErr(stderr interface{ Write([]byte) (int, error) }, err error) error {
+	var n int
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.TrimSpace(line) != "" {
+			fmt.Fprintln(stderr, line)
+			n++
+		}
+	}
+	return exitcode.Wrap(exitcode.Usage, fmt.Errorf("bench: %d problem(s) in scenario files", n))
+}
+
+// withParam raises a pool-size parameter of a connection URL to at least n
+// (an explicit larger value in the URL is kept).
+func withParam(c *cli.Context, flag, param string, n int) error {
+	raw := c.String(flag)
+	if !strings.Contains(raw, "://") { // PostgreSQL keyword/value form
+		if !strings.Contains(raw, param+"=") {
+			return c.Set(flag, raw+" "+param+"="+strconv.Itoa(n))
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return usageErr("--%s: %v", flag, err)
+	}
+	q := u.Query()
+	if v, err := strconv.Atoi(q.Get(param)); err == nil && v >= n {
+		return nil
+	}
+	q.Set(param, strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return c.Set(flag, u.String())
+}
+
+func benchCompareCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compare",
+		Usage:     "compare two bench runs; exit 1 on a regression (the CI performance gate)",
+		ArgsUsage: "BASE NEW",
+		Description: `BASE and NEW are run folders (or their summary.json). For every scenario ×
+store × percentile (and throughput) prints the change, marks changes worse
+than --max-regression as REGRESSION and exits 1 if there is one. With the
+histograms both runs carry, says whether each percentile's difference is
+beyond sampling noise (99% order-statistic confidence intervals).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "max-regression", Value: "10%", Usage: "allowed worsening, e.g. 10% or 0.1"},
+		},
+		Action: func(c *cli.Context) error {
+			e := envOf(c)
+			if c.NArg() != 2 {
+				return usageErr("bench compare needs BASE and NEW (got %d arguments)", c.NArg())
+			}
+			maxReg, err := parsePercent(c.String("max-regression"))
+			if err != nil {
+				return usageErr("--max-regression: %v", err)
+			}
+			base, err := bench.ReadSummary(c.Args().Get(0))
+			if err != nil {
+				return exitcode.Wrap(exitcode.Usage, err)
+			}
+			nw, err := bench.ReadSummary(c.Args().Get(1))
+			if err != nil {
+				return exitcode.Wrap(exitcode.Usage, err)
+			}
+			cmp := bench.Compare(base, nw, maxReg)
+			if err := bench.WriteComparison(e.stdout, cmp, c.Args().Get(0), c.Args().Get(1)); err != nil {
+				return err
+			}
+			if n := cmp.Regressions(); n > 0 {
+				return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench compare: %d regression(s) beyond %s", n, c.String("max-regression")))
+			}
+			return nil
+		},
+	}
+}
+
+func parsePercent(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	div := 1.0
+	if rest, ok := strings.CutSuffix(t, "%"); ok {
+		t, div = rest, 100
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v < 0 || v != v {
+		return 0, fmt.Errorf("want a share such as 10%% or 0.1, got %q", s)
+	}
+	return v / div, nil
 }

@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// recSQL reads one recommendation row in the column order of the rec hash.
+const recSQL = `SELECT isdn, subscriber_type, service_type, advance_amount, revenue_per_advance,
+       cluster_group, bad_debt_risk, arpu_avg_6m, arpu_growth_rate, arpu_trend,
+       customer_value_score, advance_readiness_score, priority_score
+FROM recommendations WHERE isdn = $1`
+
+// cacheAsideTarget is the read path of SPEC §6 on the rec family: HGETALL the
+// rec hash; on a miss read the row from PostgreSQL and write the hash back
+// (the same bytes the loader writes, through dataset.RecFields) with the TTL.
+type cacheAsideTarget struct {
+	rdb  redis.UniversalClient
+	pool *pgxpool.Pool
+	op   *CacheAsideOp
+	keys dataset.Keys
+	seed uint64
+}
+
+func (t *cacheAsideTarget) newWorker(ctx context.Context, w int) (worker, error) {
+	c, err := t.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: acquire a connection: %w", err)
+	}
+	return &cacheAsideWorker{t: t, conn: c, rng: rand.New(rand.NewPCG(t.seed, uint64(w)+0xCAC4E))}, nil
+}
+
+type cacheAsideWorker struct {
+	t    *cacheAsideTarget
+	conn *pgxpool.Conn
+	rng  *rand.Rand
+}
+
+func (w *cacheAsideWorker) close() { w.conn.Release() }
+
+// before evicts the key for the configured share of operations, as if it had
+// expired; it is not part of the recorded latency.
+func (w *cacheAsideWorker) before(ctx context.Context, keys []string) error {
+	if w.t.op.Miss > 0 && w.rng.Float64() < float64(w.t.op.Miss) {
+		return w.t.rdb.Unlink(ctx, w.t.keys.Rec(keys[0])).Err()
+	}
+	return nil
+}
+
+func (w *cacheAsideWorker) do(ctx context.Context, keys []string) (opResult, error) {
+	key := w.t.keys.Rec(keys[0])
+	h, err := w.t.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return opResult{}, err
+	}
+	if len(h) > 0 {
+		if _, fe := dataset.RecommendationFromHash(h); fe != nil {
+			return opResult{}, fmt.Errorf("%w: rec hash: %v", errDecode, fe)
+		}
+		return opResult{items: 1}, nil
+	}
+	var r dataset.Recommendation
+	var growth *float64
+	err = w.conn.QueryRow(ctx, recSQL, keys[0]).Scan(&r.ISDN, &r.SubscriberType, &r.ServiceType,
+		&r.AdvanceAmount, &r.RevenuePerAdvance, &r.ClusterGroup, &r.BadDebtRisk, &r.ArpuAvg6m, &growth,
+		&r.ArpuTrend, &r.CustomerValueScore, &r.AdvanceReadinessScore, &r.PriorityScore)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return opResult{miss: true}, nil
+	}
+	if err != nil {
+		return opResult{}, err
+	}
+	if growth != nil {
+		r.ArpuGrowthRate = dataset.NullFloat{V: *growth, Valid: true}
+	}
+	fields := r.RecFields()
+	args := make([]any, len(fields))
+	for i, f := range fields {
+		args[i] = f
+	}
+	pipe := w.t.rdb.TxPipeline() // HSET and EXPIRE together: never a hash without TTL
+	pipe.HSet(ctx, key, args...)
+	pipe.Expire(ctx, key, w.t.op.TTL.D())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return opResult{}, err
+	}
+	return opResult{items: 1, miss: true}, nil
+}

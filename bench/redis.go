@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// redisTarget runs a scenario's Redis commands.
+type redisTarget struct {
+	rdb redis.UniversalClient
+	op  *RedisOp
+	ns  string
+}
+
+func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
+	return &redisWorker{t: t}, nil
+}
+
+type redisWorker struct {
+	noBefore
+	t *redisTarget
+}
+
+func (w *redisWorker) close() {}
+
+// expand fills the placeholders of one command.
+func (t *redisTarget) expand(cmd []string, isdn string) []any {
+	args := make([]any, len(cmd))
+	for i, a := range cmd {
+		if strings.IndexByte(a, '{') >= 0 {
+			a = strings.ReplaceAll(strings.ReplaceAll(a, "{ns}", t.ns), "{isdn}", isdn)
+		}
+		args[i] = a
+	}
+	return args
+}
+
+func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
+	t := w.t
+	key := ""
+	if len(keys) > 0 {
+		key = keys[0]
+	}
+	if len(t.op.Commands) == 1 && !t.op.PerKey {
+		c := t.rdb.Do(ctx, t.expand(t.op.Commands[0], key)...)
+		return t.reply(c)
+	}
+	pipe := t.rdb.Pipeline()
+	if t.op.PerKey {
+		for _, k := range keys {
+			for _, c := range t.op.Commands {
+				pipe.Do(ctx, t.expand(c, k)...)
+			}
+		}
+	} else {
+		for _, c := range t.op.Commands {
+			pipe.Do(ctx, t.expand(c, key)...)
+		}
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return opResult{}, err
+	}
+	var res opResult
+	for _, c := range cmds {
+		r, err := t.reply(c.(*redis.Cmd))
+		if err != nil {
+			return opResult{}, err
+		}
+		res.items += r.items
+	}
+	return res, nil
+}
+
+// reply checks one reply: an empty one counts as not found; with decode set
+// the reply must decode as the data contract says.
+func (t *redisTarget) reply(c *redis.Cmd) (opResult, error) {
+	v, err := c.Result()
+	if errors.Is(err, redis.Nil) {
+		return opResult{}, nil
+	}
+	if err != nil {
+		return opResult{}, err
+	}
+	if isEmptyReply(v) {
+		return opResult{}, nil
+	}
+	switch t.op.Decode {
+	case "rec":
+		h, err := stringMap(v)
+		if err != nil {
+			return opResult{}, err
+		}
+		rec, fe := dataset.RecommendationFromHash(h)
+		if fe != nil {
+			return opResult{}, fmt.Errorf("%w: rec hash: %v", errDecode, fe)
+		}
+		_ = rec.BadDebtRisk == "LOW" // use case 1: the offer decision
+	case "profile":
+		h, err := stringMap(v)
+		if err != nil {
+			return opResult{}, err
+		}
+		if _, _, fe := dataset.ProfileFromHash(h); fe != nil {
+			return opResult{}, fmt.Errorf("%w: profile hash: %v", errDecode, fe)
+		}
+	}
+	return opResult{items: 1}, nil
+}
+
+func isEmptyReply(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[any]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// stringMap reads a hash reply in RESP3 (map) or RESP2 (flat list) form.
+func stringMap(v any) (map[string]string, error) {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]string, len(x))
+		for k, val := range x {
+			ks, ok1 := k.(string)
+			vs, ok2 := val.(string)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("%w: hash reply holds a non-string", errDecode)
+			}
+			m[ks] = vs
+		}
+		return m, nil
+	case []any:
+		if len(x)%2 != 0 {
+			return nil, fmt.Errorf("%w: hash reply of odd length", errDecode)
+		}
+		m := make(map[string]string, len(x)/2)
+		for i := 0; i < len(x); i += 2 {
+			ks, ok1 := x[i].(string)
+			vs, ok2 := x[i+1].(string)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("%w: hash reply holds a non-string", errDecode)
+			}
+			m[ks] = vs
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%w: reply of type %T is not a hash", errDecode, v)
+}
