@@ -2,13 +2,120 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
+
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/exitcode"
+	"github.com/ut360/ut360/loader"
 )
 
-// loadCommand is a placeholder until its issue lands.
 func loadCommand() *cli.Command {
-	return &cli.Command{Name: "load", Usage: "(not yet implemented)", Action: func(*cli.Context) error {
-		return errors.New("load: not implemented yet")
-	}}
+	return &cli.Command{
+		Name:  "load",
+		Usage: "validate the three daily files and swap them into PostgreSQL and Redis atomically",
+		Description: `Reads recommendations_final_filtered.csv, subscriber_360_profile.parquet and
+subscriber_monthly_summary.parquet from --data (CSV or Parquet, recognised by
+content), validates every row and loads both stores concurrently.
+
+PostgreSQL: binary COPY into staging tables in the schema "<schema>_ut360_stage",
+indexes and keys built after the copy, ANALYZE, then one short transaction
+swaps the staging tables in. Pending migrations are applied first, so the
+tables need not exist (the database must: ` + "`ut360 migrate up`" + ` creates it).
+Redis: hashes (with --ttl) and index keys are written under "<ns>:stage:" and
+renamed onto their live names in one MULTI/EXEC that also rewrites meta:stats.
+Readers see the old snapshot or the new one, never a mix.
+
+Rejected rows go to --rejects as JSON lines (file, line or row, column, value,
+reason). More than --max-rejects of them, or any file fault (missing file,
+wrong header or column type, corrupt Parquet, empty file): nothing is applied
+and the exit code is 2. A store fault exits 3, Ctrl-C 130; the previous
+snapshot stays in place and a rerun completes.
+
+Examples:
+   ut360 load --data data/
+   ut360 load --data data/ --to postgres --max-rejects 100 --rejects /tmp/rejects.jsonl
+   ut360 load --to redis --from postgres        # daily Redis refresh from the source of truth`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Value: "data", Usage: "folder with the three files"},
+			&cli.StringFlag{Name: "to", Value: "postgres,redis", Usage: "stores to load: postgres, redis or both (comma-separated)"},
+			&cli.StringFlag{Name: "from", Value: "files", Usage: "files, or postgres (refresh Redis from PostgreSQL; needs --to redis)"},
+			&cli.IntFlag{Name: "max-rejects", Value: 0, Usage: "rejected rows tolerated; more and nothing is loaded"},
+			&cli.StringFlag{Name: "rejects", Usage: "JSON-lines rejects file (default <data>/rejects.jsonl; removed when empty; - for none)"},
+			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
+			&cli.StringFlag{Name: "dump-resp", Hidden: true, Usage: "also write every Redis command as RESP to this file (benchmark floor)"},
+		},
+		Action: func(c *cli.Context) error {
+			e := envOf(c)
+			o := loader.Options{Data: c.String("data"), MaxRejects: c.Int("max-rejects"), RejectsPath: c.String("rejects"),
+				TTL: c.Duration("ttl"), Keys: dataset.NewKeys(c.String("namespace")), Progress: progressMode(c),
+				Log: e.log, Out: e.stderr, Version: Version()}
+			for _, s := range strings.Split(c.String("to"), ",") {
+				switch strings.TrimSpace(s) {
+				case "postgres", "pg":
+					o.Postgres = true
+				case "redis":
+					o.Redis = true
+				default:
+					return usageErr("--to: unknown store %q (want postgres, redis)", s)
+				}
+			}
+			switch c.String("from") {
+			case "files":
+			case "postgres", "pg":
+				o.FromPostgres = true
+			default:
+				return usageErr("--from: want files or postgres, got %q", c.String("from"))
+			}
+			if o.FromPostgres {
+				o.Data = ""
+			} else if st, err := os.Stat(o.Data); err != nil || !st.IsDir() {
+				return usageErr("--data %s: not a folder", o.Data)
+			}
+			if p := c.String("dump-resp"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return usageErr("--dump-resp: %v", err)
+				}
+				defer f.Close()
+				o.DumpRESP = f
+			}
+			var (
+				pool *pgxpool.Pool
+				rdb  redis.UniversalClient
+			)
+			if o.Postgres || o.FromPostgres {
+				p, err := pgPool(c)
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				pool = p
+			}
+			if o.Redis {
+				r, err := redisClient(c)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				rdb = r
+			}
+			sum, err := loader.Load(c.Context, pool, rdb, o)
+			switch {
+			case err == nil:
+				sum.Write(e.stdout)
+				return nil
+			case errors.Is(err, loader.ErrBadInput), errors.Is(err, loader.ErrOptions):
+				return exitcode.Wrap(exitcode.Usage, fmt.Errorf("load: %w", err))
+			case c.Context.Err() != nil:
+				return exitcode.Wrap(exitcode.Interrupted, fmt.Errorf("load interrupted; the previous snapshot is in place: %w", err))
+			}
+			return exitcode.Wrap(exitcode.Fault, fmt.Errorf("load: %w", err))
+		},
+	}
 }

@@ -1,0 +1,374 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/migrations"
+)
+
+// The three tables of SPEC §2, in the order they are dropped and recreated.
+const (
+	tRecs     = "recommendations"
+	tProfiles = "subscriber_360_profiles"
+	tMonthly  = "subscriber_monthly_arpu"
+)
+
+var pgTables = []string{tRecs, tProfiles, tMonthly}
+
+// namedDef is a constraint or index of a live table, recreated on the staging copy.
+type namedDef struct{ name, def string }
+
+type tableDDL struct {
+	keys    []namedDef // primary key / unique / exclusion constraints
+	fks     []namedDef // foreign keys (after every key exists)
+	indexes []namedDef // plain indexes (CREATE INDEX statements)
+}
+
+// pgStage is the staging copy of the three tables in a private schema.
+type pgStage struct {
+	pool  *pgxpool.Pool
+	lock  *pgxpool.Conn // holds the load's advisory lock
+	live  string        // the live schema (first of search_path)
+	stage string        // the staging schema
+	ddl   map[string]*tableDDL
+	rows  atomic.Int64
+	bar   func(int)
+}
+
+// stageSuffix names the staging schema: "<live schema>_ut360_stage".
+const stageSuffix = "_ut360_stage"
+
+func qi(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+
+// openPG takes the per-schema load lock, applies pending migrations and
+// creates empty staging tables shaped like the live ones (without indexes).
+func openPG(ctx context.Context, pool *pgxpool.Pool, log interface{ Info(string, ...any) }) (_ *pgStage, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &pgStage{pool: pool, lock: conn, ddl: map[string]*tableDDL{}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	var live *string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&live); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if live == nil {
+		return nil, errors.New("postgres: no schema of the search_path exists (create it, then `ut360 migrate up`)")
+	}
+	s.live = *live
+	s.stage = s.live + stageSuffix
+	if len(s.stage) > 63 {
+		return nil, fmt.Errorf("postgres: schema name %q too long for a staging schema", s.live)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext('ut360 load ' || $1))", s.live).Scan(&got); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if !got {
+		return nil, fmt.Errorf("postgres: another ut360 load into schema %q is running", s.live)
+	}
+	missing := 0
+	for _, t := range pgTables {
+		var reg *string
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1)::text", qi(s.live, t)).Scan(&reg); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if reg == nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		log.Info("applying pending migrations", "schema", s.live)
+		if err := migrations.Up(ctx, conn.Conn()); err != nil {
+			return nil, fmt.Errorf("postgres: tables missing and migrations failed: %w", err)
+		}
+	}
+	for _, t := range pgTables {
+		d, err := s.captureDDL(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		s.ddl[t] = d
+	}
+	if err := s.createStage(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// captureDDL reads the keys, foreign keys and indexes of a live table, so the
+// staging copy gets exactly the migrations' definitions and names.
+func (s *pgStage) captureDDL(ctx context.Context, table string) (*tableDDL, error) {
+	d := &tableDDL{}
+	rel := qi(s.live, table)
+	rows, err := s.lock.Query(ctx, `SELECT conname, pg_get_constraintdef(oid), contype = 'f'
+		FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x', 'f') ORDER BY conname`, rel)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read constraints of %s: %w", table, err)
+	}
+	for rows.Next() {
+		var n namedDef
+		var fk bool
+		if err := rows.Scan(&n.name, &n.def, &fk); err != nil {
+			return nil, err
+		}
+		if fk {
+			d.fks = append(d.fks, n)
+		} else {
+			d.keys = append(d.keys, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read constraints of %s: %w", table, err)
+	}
+	rows, err = s.lock.Query(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = $1::regclass
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+		ORDER BY 1`, rel)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read indexes of %s: %w", table, err)
+	}
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			return nil, err
+		}
+		on, using := strings.Index(def, " ON "), strings.Index(def, " USING ")
+		if on < 0 || using < on {
+			return nil, fmt.Errorf("postgres: cannot rebuild index %s: %s", name, def)
+		}
+		// "CREATE [UNIQUE] INDEX name ON schema.table USING …" → unqualified table.
+		d.indexes = append(d.indexes, namedDef{name: name, def: def[:on] + " ON " + qi(table) + def[using:]})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read indexes of %s: %w", table, err)
+	}
+	return d, nil
+}
+
+func (s *pgStage) createStage(ctx context.Context) error {
+	stmts := []string{"DROP SCHEMA IF EXISTS " + qi(s.stage) + " CASCADE", "CREATE SCHEMA " + qi(s.stage)}
+	for _, t := range pgTables {
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)", qi(s.stage, t), qi(s.live, t)))
+	}
+	for _, q := range stmts {
+		if _, err := s.lock.Exec(ctx, q); err != nil {
+			return fmt.Errorf("postgres: create staging tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// copyIn streams rows into a staging table with binary COPY.
+func (s *pgStage) copyIn(ctx context.Context, table string, cols []string, src pgx.CopyFromSource) (int64, error) {
+	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{s.stage, table}, cols, src)
+	if err != nil {
+		return n, fmt.Errorf("postgres: copy into %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// truncate empties staging tables (before a phase is rerun).
+func (s *pgStage) truncate(ctx context.Context, tables ...string) error {
+	q := make([]string, len(tables))
+	for i, t := range tables {
+		q[i] = qi(s.stage, t)
+	}
+	_, err := s.pool.Exec(ctx, "TRUNCATE "+strings.Join(q, ", "))
+	return err
+}
+
+// inStage runs statements in one transaction with the staging schema as
+// search_path, so the captured (unqualified) definitions apply to staging.
+func (s *pgStage) inStage(ctx context.Context, stmts ...string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		pre := []string{"SET LOCAL search_path TO " + qi(s.stage), "SET LOCAL maintenance_work_mem = '256MB'"}
+		for _, q := range append(pre, stmts...) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (d *tableDDL) keyStmts(table string) []string {
+	var out []string
+	for _, k := range d.keys {
+		out = append(out, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", qi(table), qi(k.name), k.def))
+	}
+	for _, ix := range d.indexes {
+		out = append(out, ix.def)
+	}
+	return out
+}
+
+// build adds keys, indexes and foreign keys to the filled staging tables
+// (two tables at a time, one per core) and analyzes them, so the statistics
+// move in with the tables.
+func (s *pgStage) build(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return s.inStage(gctx, append(s.ddl[tRecs].keyStmts(tRecs), "ANALYZE "+qi(tRecs))...)
+	})
+	g.Go(func() error {
+		st := append(s.ddl[tMonthly].keyStmts(tMonthly), "ANALYZE "+qi(tMonthly))
+		st = append(st, s.ddl[tProfiles].keyStmts(tProfiles)...)
+		return s.inStage(gctx, st...)
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("postgres: build staging indexes: %w", err)
+	}
+	var fks []string
+	for _, t := range pgTables {
+		for _, fk := range s.ddl[t].fks {
+			fks = append(fks, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", qi(t), qi(fk.name), fk.def))
+		}
+	}
+	if err := s.inStage(ctx, append(fks, "ANALYZE "+qi(tProfiles))...); err != nil {
+		return fmt.Errorf("postgres: add foreign keys: %w", err)
+	}
+	return nil
+}
+
+// swapTimeout bounds the wait for readers' locks during the swap.
+const swapTimeout = 30 * time.Second
+
+// swap replaces the live tables with the staging ones in one transaction.
+// commit is called with the open transaction after the swap statements, so
+// the caller can line up the Redis swap right before the commit.
+func (s *pgStage) swap(ctx context.Context, beforeCommit func() error) error {
+	live := make([]string, len(pgTables))
+	for i, t := range pgTables {
+		live[i] = qi(s.live, t)
+	}
+	stmts := []string{
+		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", swapTimeout.Milliseconds()),
+		"LOCK TABLE " + strings.Join(live, ", ") + " IN ACCESS EXCLUSIVE MODE",
+		"DROP TABLE " + strings.Join(live, ", "),
+	}
+	for _, t := range pgTables {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s SET SCHEMA %s", qi(s.stage, t), qi(s.live)))
+	}
+	stmts = append(stmts, "DROP SCHEMA "+qi(s.stage))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		if beforeCommit != nil {
+			return beforeCommit()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: swap: %w", err)
+	}
+	return nil
+}
+
+// cleanup drops the staging schema (it is ours: created under the lock).
+func (s *pgStage) cleanup(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+qi(s.stage)+" CASCADE")
+	return err
+}
+
+// close releases the advisory lock and its connection.
+func (s *pgStage) close() {
+	if s.lock == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.lock.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		s.lock.Conn().Close(ctx) // a closed session drops its locks
+	}
+	s.lock.Release()
+	s.lock = nil
+}
+
+// Row values for COPY, in the dataset column order (= table column order).
+
+func nullFloat(v dataset.NullFloat) any {
+	if !v.Valid {
+		return nil
+	}
+	return v.V
+}
+
+func recRow(r *dataset.Recommendation) []any {
+	return []any{r.ISDN, r.SubscriberType, r.ServiceType, r.AdvanceAmount, r.RevenuePerAdvance, r.ClusterGroup,
+		r.BadDebtRisk, r.ArpuAvg6m, nullFloat(r.ArpuGrowthRate), r.ArpuTrend, r.CustomerValueScore,
+		r.AdvanceReadinessScore, r.PriorityScore}
+}
+
+func profileRow(p *dataset.Profile) []any {
+	return []any{p.ISDN, p.SubscriberType, p.ServiceType, p.AdvanceAmount,
+		p.ArpuAvg6m, p.ArpuMin6m, p.ArpuMax6m, p.ArpuStd6m, p.ArpuLastMonth, nullFloat(p.ArpuGrowthRate), p.ArpuTrend,
+		p.RevenueCallShare, p.RevenueSmsShare, p.RevenueDataShare,
+		p.TopupCount6m, p.TopupAvgAmount, p.DaysSinceLastTopup,
+		p.RiskLevel, p.RiskScore, dataset.CanonList(p.RiskFactors),
+		p.CustomerValueScore, p.AdvanceReadinessScore, p.EngagementScore, p.PriorityScore,
+		p.ClusterGroup, p.ClusterLabel, p.MonthsActive,
+		dataset.CanonList(p.InsightStrengths), dataset.CanonList(p.InsightRecommendations)}
+}
+
+func monthlyRow(m *dataset.Monthly) []any {
+	return []any{m.ISDN, m.DataMonth, m.ArpuCall, m.ArpuSms, m.ArpuData, m.ArpuTotal}
+}
+
+// chanSource feeds CopyFrom from a channel of batches.
+type chanSource[T any] struct {
+	ctx   context.Context
+	ch    <-chan []T
+	batch []T
+	i     int
+	row   func(*T) []any
+	err   error
+	count func(int)
+}
+
+func (c *chanSource[T]) Next() bool {
+	c.i++
+	for c.i >= len(c.batch) {
+		if c.count != nil && len(c.batch) > 0 {
+			c.count(len(c.batch))
+		}
+		select {
+		case b, ok := <-c.ch:
+			if !ok {
+				c.batch = nil
+				return false
+			}
+			c.batch, c.i = b, 0
+		case <-c.ctx.Done():
+			c.err = c.ctx.Err()
+			return false
+		}
+	}
+	return true
+}
+
+func (c *chanSource[T]) Values() ([]any, error) { return c.row(&c.batch[c.i]), nil }
+func (c *chanSource[T]) Err() error             { return c.err }
+
+func newChanSource[T any](ctx context.Context, ch <-chan []T, row func(*T) []any, count func(int)) *chanSource[T] {
+	return &chanSource[T]{ctx: ctx, ch: ch, i: -1, row: row, count: count}
+}
