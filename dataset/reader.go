@@ -150,20 +150,26 @@ func (r *Reader[T]) openCSV() error {
 		}
 		return &FileError{File: r.path, Reason: fmt.Sprintf("wrong header: %d columns, want %d", len(hdr), len(r.kind.Columns))}
 	}
+	var line int // line of the last record read
 	r.next = func() ([]string, int64, error) {
 		rec, err := cr.Read()
-		line, _ := cr.FieldPos(0)
 		if err == io.EOF {
 			return nil, 0, io.EOF
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return nil, int64(pe.Line), &RowError{File: r.path, Pos: int64(pe.Line),
-				Field: &FieldError{Column: "*", Reason: "malformed CSV: " + pe.Err.Error()}}
+			line = pe.StartLine
+			reason := "malformed CSV: " + pe.Err.Error()
+			if pe.Line != pe.StartLine {
+				reason += fmt.Sprintf(" (at line %d)", pe.Line)
+			}
+			return nil, int64(line), &RowError{File: r.path, Pos: int64(line),
+				Field: &FieldError{Column: "*", Reason: reason}}
 		}
 		if err != nil {
 			return nil, int64(line), &FileError{File: r.path, Reason: "read", Err: err}
 		}
+		line, _ = cr.FieldPos(0) // a successful Read has at least one field
 		return rec, int64(line), nil
 	}
 	return nil
