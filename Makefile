@@ -7,8 +7,10 @@ GOFLAGS_BUILD := -trimpath
 
 .PHONY: build test vet demo services services-down bench-gen bench-load bench-verify bench-harness bench-capacity fuzz clean
 
+COMMIT  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/ut360
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/ut360
 
 services:
 	@scripts/services.sh up
@@ -24,9 +26,9 @@ vet:
 test: services vet
 	$(GO) test -race -timeout 9m ./...
 
+# The main job end to end: gen → migrate → load → verify → bench → capacity → results/demo/index.html.
 demo: services build
-	$(BIN) gen --subscribers $(N) --out $(DATA) --force
-	$(BIN) migrate up
+	$(BIN) demo --subscribers $(N) --data $(DATA) --out results/demo
 
 bench-gen: build
 	scripts/bench-gen.sh

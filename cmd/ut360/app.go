@@ -19,8 +19,12 @@ import (
 	"github.com/ut360/ut360/internal/redact"
 )
 
-// version is set with -ldflags "-X main.version=…"; the commit comes from the build info.
-var version = "0.1.0"
+// version and commit are set with -ldflags "-X main.version=… -X main.commit=…"
+// (the Makefile does); without them the commit comes from Go's VCS build info.
+var (
+	version = "0.1.0"
+	commit  = ""
+)
 
 // Defaults of the connection flags.
 const (
@@ -30,6 +34,9 @@ const (
 
 // Commit is the VCS revision the binary was built from ("unknown" outside git).
 func Commit() string {
+	if commit != "" {
+		return commit
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		rev, dirty := "", false
 		for _, s := range bi.Settings {
@@ -184,6 +191,11 @@ func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(u)
 	if err != nil {
 		return nil, usageErr("--pg %s: %v", redact.URL(u), err)
+	}
+	if !strings.Contains(u, "pool_max_conns") {
+		// pgxpool's default (max(4, cores)) is below the bench's default concurrency of 8 and the
+		// loader's parallel COPYs; 16 fits both with room for verify's readers.
+		cfg.MaxConns = 16
 	}
 	pool, err := pgxpool.NewWithConfig(c.Context, cfg)
 	if err == nil {
