@@ -141,7 +141,7 @@ func chartSVG(sr *ScenarioResult) (string, error) {
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f2": f2, "pf": passFail, "val": fmtValue,
 }).Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ut360 bench — {{pf .S.Passed}}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>ut360 bench — {{pf .S.Passed}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222;max-width:1100px}
 h1 .PASS,td.PASS{color:#1a7f37} h1 .FAIL,td.FAIL{color:#cf222e}

@@ -15,6 +15,7 @@ type keyPicker struct {
 	zipf    *zipfian
 	hot     int // size of the hot set
 	missing int64
+	seen    map[string]struct{}
 }
 
 // newKeyPicker returns the picker of worker w. keys must already be shuffled
@@ -37,11 +38,25 @@ func shuffleKeys(keys []string, seed uint64) []string {
 	return out
 }
 
-// next fills dst with the keys of one operation.
+// next fills dst with the keys of one operation. The keys of a batch are
+// distinct (as a bulk fetch would ask) unless the distribution makes that
+// too costly to draw, when repeats are let through.
 func (p *keyPicker) next(dst []string) []string {
 	dst = dst[:0]
-	for range p.spec.Batch {
-		dst = append(dst, p.one())
+	if p.spec.Batch == 1 {
+		return append(dst, p.one())
+	}
+	if p.seen == nil {
+		p.seen = make(map[string]struct{}, p.spec.Batch)
+	}
+	clear(p.seen)
+	for tries := 0; len(dst) < p.spec.Batch; tries++ {
+		k := p.one()
+		if _, dup := p.seen[k]; dup && tries < 20*p.spec.Batch {
+			continue
+		}
+		p.seen[k] = struct{}{}
+		dst = append(dst, k)
 	}
 	return dst
 }

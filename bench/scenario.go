@@ -230,7 +230,14 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	d.decode(root.Content[0], reflect0(s), "")
 	s.applyDefaults()
-	problems := append(d.problems, s.Validate()...)
+	problems := d.problems
+	for _, p := range s.Validate() {
+		// A field that did not decode holds its zero value; do not report it twice.
+		if pr, ok := p.(*Problem); ok && d.failed(pr.Field) {
+			continue
+		}
+		problems = append(problems, p)
+	}
 	if len(problems) > 0 {
 		return nil, &ScenarioError{problems}
 	}
@@ -247,9 +254,9 @@ func yamlErrLine(err error) int {
 	return 0
 }
 
-func yamlErrMsg(err error) string {
-	return strings.TrimPrefix(yamlLineRE.ReplaceAllString(err.Error(), ""), "yaml: ")
-}
+var yamlPrefixRE = regexp.MustCompile(`^yaml: (line \d+: )?`)
+
+func yamlErrMsg(err error) string { return yamlPrefixRE.ReplaceAllString(err.Error(), "") }
 
 func (s *Scenario) applyDefaults() {
 	k := &s.Keys

@@ -71,6 +71,16 @@ type strictDecoder struct {
 	lines    map[string]int
 }
 
+// failed tells whether field had a decoding problem.
+func (d *strictDecoder) failed(field string) bool {
+	for _, p := range d.problems {
+		if pr, ok := p.(*Problem); ok && pr.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *strictDecoder) fail(n *yaml.Node, field, format string, args ...any) {
 	d.problems = append(d.problems, &Problem{File: d.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
@@ -126,7 +136,9 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
-			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			ep := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[ep] = c.Line
+			d.decode(c, s.Index(i), ep)
 		}
 		v.Set(s)
 	case reflect.String:
