@@ -71,6 +71,7 @@ type recorder struct {
 	total, interval, service        *hdr.Histogram
 	errs                            map[string]int64
 	ok, notFound, items, miss, late int64
+	missingKeys                     int64 // made-up keys drawn for recorded operations
 	lastDone                        time.Time
 }
 
@@ -195,7 +196,7 @@ func runTarget(ctx context.Context, rs runSpec) (*TargetResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return rs.merge(recs, pickers, recStart, claimed.Load()), nil
+	return rs.merge(recs, recStart), nil
 }
 
 func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *keyPicker, claimed *atomic.Int64, recStart, end time.Time) {
@@ -211,7 +212,11 @@ func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *
 		if recording && count > 0 && claimed.Add(1) > count {
 			return
 		}
+		m0 := kp.missing
 		keys = kp.next(keys)
+		if recording {
+			rec.missingKeys += kp.missing - m0
+		}
 		if err := w.before(ctx, keys); err != nil {
 			if recording {
 				rec.add(0, 0, opResult{}, err, time.Now())
@@ -254,7 +259,11 @@ func (rs *runSpec) openLoop(ctx context.Context, w worker, rec *recorder, kp *ke
 		if l.Count > 0 {
 			recording = i >= warmOps
 		}
+		m0 := kp.missing
 		keys = kp.next(keys)
+		if recording {
+			rec.missingKeys += kp.missing - m0
+		}
 		if err := w.before(ctx, keys); err != nil {
 			if recording {
 				rec.add(0, 0, opResult{}, err, time.Now())
@@ -357,7 +366,7 @@ func sum(m map[string]int64) int64 {
 }
 
 // merge combines the workers' recorders into the target's result.
-func (rs *runSpec) merge(recs []*recorder, pickers []*keyPicker, recStart time.Time, claimed int64) *TargetResult {
+func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 	l := rs.sc.Load
 	res := &TargetResult{Target: rs.name, Workers: len(recs), ErrorKinds: map[string]int64{}, hist: newHist()}
 	var service *hdr.Histogram
@@ -368,7 +377,7 @@ func (rs *runSpec) merge(recs []*recorder, pickers []*keyPicker, recStart time.T
 	var ivSum time.Duration
 	var ivN int
 	last := recStart
-	for i, r := range recs {
+	for _, r := range recs {
 		res.hist.Merge(r.total)
 		if service != nil {
 			service.Merge(r.service)
@@ -378,7 +387,7 @@ func (rs *runSpec) merge(recs []*recorder, pickers []*keyPicker, recStart time.T
 		res.Items += r.items
 		res.CacheMisses += r.miss
 		res.Late += r.late
-		res.MissingKeys += pickers[i].missing
+		res.MissingKeys += r.missingKeys
 		for k, v := range r.errs {
 			res.ErrorKinds[k] += v
 			res.Errors += v

@@ -39,7 +39,7 @@ func TestEvaluate(t *testing.T) {
 		Relative: []string{"redis.p99 <= 0.5 * postgres.p99", "postgres.throughput > redis.throughput"},
 	}}
 	res := map[string]*TargetResult{
-		TargetRedis:    resultWith("redis", spread(1000, time.Millisecond, 4*time.Millisecond), 5, 1),   // p99 ≈ 3.97ms, 0.5% errors
+		TargetRedis:    resultWith("redis", spread(1000, time.Millisecond, 4*time.Millisecond), 5, 1),     // p99 ≈ 3.97ms, 0.5% errors
 		TargetPostgres: resultWith("postgres", spread(2000, time.Millisecond, 16*time.Millisecond), 0, 1), // max 16ms
 	}
 	got := Evaluate(sc, res)
