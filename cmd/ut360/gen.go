@@ -37,8 +37,14 @@ Examples:
 			e := envOf(c)
 			o := dataset.GenOptions{Subscribers: c.Int("subscribers"), Months: c.Int("months"), Seed: c.Uint64("seed"),
 				Out: c.String("out"), Force: c.Bool("force")}
-			if o.Subscribers <= 0 || o.Seed == 0 {
-				return usageErr("--subscribers and --seed must be > 0")
+			// Checked here, not only in dataset: GenOptions reads 0 as "default".
+			switch {
+			case o.Subscribers <= 0:
+				return usageErr("--subscribers must be > 0, got %d", o.Subscribers)
+			case o.Months < 1 || o.Months > 24:
+				return usageErr("--months must be 1-24, got %d", o.Months)
+			case o.Seed == 0:
+				return usageErr("--seed must be > 0")
 			}
 			limitMemory()
 			pg := progress.New(c.Context, e.stderr, progressMode(c), e.log)

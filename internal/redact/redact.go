@@ -10,7 +10,7 @@ import (
 var userinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@`)
 
 // pgPassword matches password=... in a key/value PostgreSQL connection string.
-var pgPassword = regexp.MustCompile(`(password\s*=\s*)('[^']*'|\S+)`)
+var pgPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
 
 // Mask replaces a redacted password.
 const Mask = "xxxxx"
