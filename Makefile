@@ -48,6 +48,7 @@ bench-capacity: services build
 fuzz:
 	$(GO) test ./dataset -run '^$$' -fuzz FuzzCanonicalRoundTrip -fuzztime 30s
 	$(GO) test ./dataset -run '^$$' -fuzz FuzzParseRecommendationCSV -fuzztime 30s
+	$(GO) test ./dataset -run '^$$' -fuzz FuzzParquetReader -fuzztime 30s
 
 clean:
 	rm -rf bin

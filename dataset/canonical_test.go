@@ -3,6 +3,7 @@ package dataset
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,22 +116,28 @@ func TestValidISDN(t *testing.T) {
 	}
 }
 
+type faultCase struct {
+	col, val, reason string
+}
+
+// checkFaults sets each case's column of a valid row to its value and
+// expects a FieldError naming that column and reason.
+func checkFaults[T any](t *testing.T, cols, good []string, parse func([]string) (T, *FieldError), cases []faultCase) {
+	t.Helper()
+	for _, c := range cases {
+		vals := slices.Clone(good)
+		vals[slices.Index(cols, c.col)] = c.val
+		_, fe := parse(vals)
+		if fe == nil || fe.Column != c.col || !strings.Contains(fe.Reason, c.reason) {
+			t.Errorf("%s=%q: got %v, want column %s: %s", c.col, c.val, fe, c.col, c.reason)
+		}
+	}
+}
+
 // TestParseFaults: each bad value names its column.
 func TestParseFaults(t *testing.T) {
 	good := GenSubscriber(1, 0, 7)
-	col := func(cols []string, name string) int {
-		for i, c := range cols {
-			if c == name {
-				return i
-			}
-		}
-		t.Fatalf("no column %s", name)
-		return -1
-	}
-	type tc struct {
-		col, val, reason string
-	}
-	recCases := []tc{
+	recCases := []faultCase{
 		{"isdn", "", "empty ISDN"},
 		{"isdn", "abc", "invalid ISDN"},
 		{"subscriber_type", "prepaid", "unknown value"},
@@ -145,43 +152,20 @@ func TestParseFaults(t *testing.T) {
 		{"customer_value_score", "-0.01", "score outside 0-100"},
 		{"priority_score", "NaN", "non-finite number"},
 	}
-	for _, c := range recCases {
-		vals := good.Rec.Values()
-		vals[col(RecommendationColumns, c.col)] = c.val
-		_, fe := ParseRecommendation(vals)
-		if fe == nil || fe.Column != c.col || !strings.Contains(fe.Reason, c.reason) {
-			t.Errorf("recommendation %s=%q: got %v, want column %s: %s", c.col, c.val, fe, c.col, c.reason)
-		}
-	}
-	profCases := []tc{
+	checkFaults(t, RecommendationColumns, good.Rec.Values(), ParseRecommendation, recCases)
+	checkFaults(t, ProfileColumns, good.Profile.Values(), ParseProfile, []faultCase{
 		{"revenue_sms_share", "1.5", "share outside 0-1"},
 		{"risk_factors", "not json", "not a JSON list"},
 		{"risk_factors", `[1,2]`, "not a JSON list"},
 		{"insight_strengths", `{"a":"b"}`, "not a JSON list"},
 		{"cluster_label", "\xc3", "invalid UTF-8"},
 		{"topup_count_6m", "x", "not an integer"},
-	}
-	for _, c := range profCases {
-		vals := good.Profile.Values()
-		vals[col(ProfileColumns, c.col)] = c.val
-		_, fe := ParseProfile(vals)
-		if fe == nil || fe.Column != c.col || !strings.Contains(fe.Reason, c.reason) {
-			t.Errorf("profile %s=%q: got %v, want column %s: %s", c.col, c.val, fe, c.col, c.reason)
-		}
-	}
-	monCases := []tc{
+	})
+	checkFaults(t, MonthlyColumns, good.Monthly[0].Values(), ParseMonthly, []faultCase{
 		{"data_month", "2026-10-02", "not the first of a month"},
 		{"data_month", "2026/10/01", "not a date"},
 		{"arpu_total", "1,5", "not a number"},
-	}
-	for _, c := range monCases {
-		vals := good.Monthly[0].Values()
-		vals[col(MonthlyColumns, c.col)] = c.val
-		_, fe := ParseMonthly(vals)
-		if fe == nil || fe.Column != c.col || !strings.Contains(fe.Reason, c.reason) {
-			t.Errorf("monthly %s=%q: got %v, want column %s: %s", c.col, c.val, fe, c.col, c.reason)
-		}
-	}
+	})
 	if _, fe := ParseMonthly([]string{"a"}); fe == nil || !strings.Contains(fe.Reason, "wrong column count") {
 		t.Errorf("short row: %v", fe)
 	}

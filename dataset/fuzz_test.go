@@ -103,9 +103,9 @@ func FuzzParquetReader(f *testing.F) {
 	for _, kind := range []int{0, 1} {
 		path := filepath.Join(f.TempDir(), "seed.parquet")
 		if kind == 0 {
-			writeParquet(f, &Monthlies, path, edgeMonthlies())
+			writeFile(f, &Monthlies, path, edgeMonthlies(), Parquet)
 		} else {
-			writeParquet(f, &Profiles, path, edgeProfiles())
+			writeFile(f, &Profiles, path, edgeProfiles(), Parquet)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -137,22 +137,6 @@ func FuzzParquetReader(f *testing.F) {
 			drain(t, &Profiles, path, 100)
 		}
 	})
-}
-
-func writeParquet[T any](t testing.TB, kind *Kind[T], path string, recs []T) {
-	t.Helper()
-	w, err := Create(kind, path, Parquet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := w.Write(&recs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // drain reads path to the end (or maxRows), checking the error contract.
@@ -201,7 +185,7 @@ func checkFileError(t *testing.T, path string, err error) {
 // plain `go test` covers what the fuzzer explores at random.
 func TestCorruptParquet(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "seed.parquet")
-	writeParquet(t, &Profiles, path, edgeProfiles())
+	writeFile(t, &Profiles, path, edgeProfiles(), Parquet)
 	good, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -96,6 +96,13 @@ func roundTrip[T any](t *testing.T, kind *Kind[T], recs []T, f Format) []T {
 		ext = ".parquet"
 	}
 	path := filepath.Join(t.TempDir(), kind.Name+ext)
+	writeFile(t, kind, path, recs, f)
+	return readAll(t, kind, path)
+}
+
+// writeFile writes recs to path in format f.
+func writeFile[T any](t testing.TB, kind *Kind[T], path string, recs []T, f Format) {
+	t.Helper()
 	w, err := Create(kind, path, f)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +115,6 @@ func roundTrip[T any](t *testing.T, kind *Kind[T], recs []T, f Format) []T {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return readAll(t, kind, path)
 }
 
 func checkRoundTrip[T any](t *testing.T, kind *Kind[T], recs []T) {
@@ -268,16 +274,8 @@ func withCol(vals []string, i int, v string) string {
 // naming the column.
 func TestReaderParquetSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.parquet")
-	w, err := Create(&Monthlies, path, Parquet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := edgeMonthlies()[0]
-	_ = w.Write(&m)
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(context.Background(), &Profiles, path)
+	writeFile(t, &Monthlies, path, edgeMonthlies()[:1], Parquet)
+	_, err := Open(context.Background(), &Profiles, path)
 	if !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), `missing column "subscriber_type"`) {
 		t.Errorf("profiles from a monthly file: %v", err)
 	}
