@@ -1,0 +1,297 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/loader"
+)
+
+// Run verifies the namespace o.Keys in rdb against PostgreSQL (pool's
+// search_path) and, with o.Source, the files against PostgreSQL. With
+// o.Repair it then rewrites Redis from PostgreSQL and verifies again. The
+// returned error is a fault (store unreachable, unreadable file, usage), never
+// a mismatch: mismatches are in the Report.
+func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o Options) (*Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.defaults()
+	if o.Sample > 0 {
+		return runSample(ctx, pool, rdb, &o)
+	}
+	rep, st, err := runFull(ctx, pool, rdb, &o)
+	if err != nil || !o.Repair {
+		return rep, err
+	}
+	rr, err := repair(ctx, pool, rdb, &o, st, rep)
+	if err != nil {
+		return rep, err
+	}
+	rep.Repair = rr
+	if !o.DryRun {
+		after, _, err := runFull(ctx, pool, rdb, &o)
+		if err != nil {
+			return rep, fmt.Errorf("verify after repair: %w", err)
+		}
+		rr.After = after
+	}
+	return rep, nil
+}
+
+// state is what a full run learned, for repair.
+type state struct {
+	plan      *plan
+	pgCounts  [nClass]int64
+	fp        string
+	indexKeys []string
+	stats     map[string]string
+}
+
+// runFull is the bucketed-checksum verify.
+func runFull(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o *Options) (*Report, *state, error) {
+	start := time.Now()
+	rep := newReport(o, "full")
+	rep.Buckets = o.Buckets
+	mask := uint64(o.Buckets - 1)
+	mk := func(sd side) func() *tally {
+		return func() *tally { return &tally{side: sd, mask: mask, d: newDigest(o.Buckets)} }
+	}
+
+	// Pass 1: per-bucket digests of every side, concurrently.
+	var (
+		pgT, rdT, fT []*tally
+		sc           *redisScan
+		fs           = &fileScan{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { pgT, err = digestPG(gctx, pool, mk(sPG)); return err })
+	g.Go(func() (err error) { rdT, sc, err = scanRedis(gctx, rdb, o, mk(sRedis)); return err })
+	if o.Source != "" {
+		g.Go(func() (err error) { fT, err = digestFiles(gctx, o.Source, mk(sFiles), fs); return err })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	pgD, rdD, fD := mergeTallies(pgT), mergeTallies(rdT), mergeTallies(fT)
+	o.Log.Debug("verify: pass 1 done", "seconds", time.Since(start).Seconds())
+
+	st := &state{plan: newPlan(), indexKeys: sc.indexKeys, stats: sc.stats, fp: pgD.fingerprint().String()}
+	for c := range nClass {
+		st.pgCounts[c] = int64(pgD.total(c).n)
+	}
+	rep.Fingerprint = st.fp
+	rep.RowsChecked = RowsChecked{
+		PGRecommendations: st.pgCounts[cRec], PGProfiles: st.pgCounts[cProfile], PGMonthly: st.pgCounts[cMonthly],
+		RedisRecKeys: sc.recKeys, RedisProfileKeys: sc.profileKeys,
+		RedisIndexMembers: sc.members[idxService] + sc.members[idxRisk] + sc.members[idxCluster],
+	}
+	if o.Source != "" {
+		rep.RowsChecked.SourceRecommendations = fs.rows[cRec]
+		rep.RowsChecked.SourceProfiles = fs.rows[cProfile]
+		rep.RowsChecked.SourceMonthly = fs.rows[cMonthly]
+	}
+
+	keep := make([]uint8, o.Buckets)
+	nRedis := diffBuckets(pgD, rdD, keep, keepRedis, cRec, cProfile, cMonthly, cIndex)
+	nSource := 0
+	if o.Source != "" {
+		nSource = diffBuckets(fD, pgD, keep, keepSource, cRec, cProfile, cMonthly)
+	}
+	for _, b := range keep {
+		if b != 0 {
+			rep.DifferingBuckets++
+		}
+	}
+
+	directFindings(rep, st, sc, o)
+	checkStats(rep, st, sc, o)
+	if o.Source != "" {
+		for _, f := range fs.faults {
+			rep.add(f)
+		}
+		checkFileSums(rep, sc.stats, fs.sha256)
+	}
+
+	if rep.DifferingBuckets > 0 {
+		if err := drill(ctx, pool, rdb, o, rep, st, sc, keep, nRedis > 0, nSource > 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	rep.finish(start)
+	return rep, st, nil
+}
+
+func mergeTallies(ts []*tally) digest {
+	if len(ts) == 0 {
+		return nil
+	}
+	d := ts[0].d
+	for _, t := range ts[1:] {
+		d.merge(t.d)
+	}
+	return d
+}
+
+// directFindings reports what the Redis scan saw without comparing: keys
+// outside the scheme, unreadable index keys, TTLs, expired keys.
+func directFindings(rep *Report, st *state, sc *redisScan, o *Options) {
+	slices.Sort(sc.unknown)
+	for _, key := range sc.unknown {
+		rep.add(Finding{Class: OrphanInRedis, Key: key, Detail: "key outside the ut360 key scheme"})
+		st.plan.deleteKeys = append(st.plan.deleteKeys, key)
+	}
+	for _, f := range sc.badIndex {
+		rep.add(f)
+		st.plan.deleteKeys = append(st.plan.deleteKeys, f.Key)
+	}
+	slices.SortFunc(sc.ttl, func(a, b ttlIssue) int { return cmpStr(a.Key, b.Key) })
+	for _, t := range sc.ttl {
+		rep.add(Finding{Class: TTL, ISDN: t.ISDN, Key: t.Key,
+			Fields: []FieldDiff{{Field: "ttl", Expected: "≤ " + o.TTL.String(), Actual: ttlString(t.TTL)}}})
+		st.plan.ttlKeys = append(st.plan.ttlKeys, t.Key)
+	}
+	rep.ExpiredDuringRun = int64(len(sc.expired))
+	for _, e := range sc.expired {
+		st.plan.expired[e.Key] = true
+		if len(rep.ExpiredExamples) < o.MaxExamples {
+			rep.ExpiredExamples = append(rep.ExpiredExamples, e.Key)
+		}
+	}
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// checkStats compares meta:stats with what the stores hold, and plans the
+// values repair writes (what the stores will hold once repaired).
+func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
+	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
+	recs := st.pgCounts[cRec]
+	type check struct {
+		field, observed, repaired string
+	}
+	checks := []check{
+		{loader.StatRecommendations, itoa(recs), itoa(recs)},
+		{loader.StatProfiles, itoa(st.pgCounts[cProfile]), itoa(st.pgCounts[cProfile])},
+		{loader.StatMonthlyRows, itoa(st.pgCounts[cMonthly]), itoa(st.pgCounts[cMonthly])},
+		{loader.StatSubscribers, itoa(recs), itoa(recs)},
+		{loader.StatRecKeys, itoa(sc.recKeys), itoa(recs)},
+		{loader.StatProfileKeys, itoa(sc.profileKeys), itoa(st.pgCounts[cProfile])},
+		{loader.StatIndexServiceMembers, itoa(sc.members[idxService]), itoa(recs)},
+		{loader.StatIndexRiskMembers, itoa(sc.members[idxRisk]), itoa(recs)},
+		{loader.StatIndexClusterMembers, itoa(sc.members[idxCluster]), itoa(recs)},
+		{loader.StatFingerprint, st.fp, st.fp},
+	}
+	key := o.Keys.Stats()
+	if sc.stats == nil {
+		rep.add(Finding{Class: Stats, Key: key, Detail: "meta:stats is missing"})
+		for _, c := range checks {
+			if c.repaired != "" {
+				st.plan.stats[c.field] = c.repaired
+			}
+		}
+		return
+	}
+	for _, c := range checks {
+		got, ok := sc.stats[c.field]
+		if !ok && c.field == loader.StatSubscribers {
+			continue // optional
+		}
+		if got != c.observed {
+			if !ok {
+				got = "(missing)"
+			}
+			rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: c.field, Expected: c.observed, Actual: got}}})
+		}
+		if got != c.repaired && c.repaired != "" {
+			st.plan.stats[c.field] = c.repaired
+		}
+	}
+	if v, ok := sc.stats[loader.StatIndexKeys]; ok && !sameKeySet(v, sc.indexKeys) {
+		rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: loader.StatIndexKeys, Expected: indexKeysJSON(sc.indexKeys), Actual: v}}})
+	}
+	if v, ok := sc.stats[loader.StatTTLSeconds]; ok {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs <= 0 || time.Duration(secs)*time.Second > o.TTL {
+			rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: loader.StatTTLSeconds,
+				Expected: "1-" + strconv.FormatInt(int64(o.TTL/time.Second), 10), Actual: v}}})
+		}
+	}
+}
+
+// checkFileSums compares the source files' SHA-256 with those recorded at load time.
+func checkFileSums(rep *Report, stats map[string]string, sums map[string]string) {
+	names := make([]string, 0, len(sums))
+	for n := range sums {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, file := range names {
+		recorded, field := recordedSum(stats, file)
+		if field == "" {
+			continue
+		}
+		if recorded != sums[file] {
+			rep.add(Finding{Class: SourceMismatch, Key: file, Detail: "file changed since it was loaded",
+				Fields: []FieldDiff{{Field: "meta:stats " + field, Expected: recorded, Actual: sums[file]}}})
+		}
+	}
+}
+
+// recordedSum finds the sha256 field of a file in meta:stats ("" when the
+// load did not come from files).
+func recordedSum(stats map[string]string, file string) (string, string) {
+	field := map[string]string{
+		dataset.RecommendationsFile: loader.StatSHA256Recommendations,
+		dataset.ProfilesFile:        loader.StatSHA256Profiles,
+		dataset.MonthlyFile:         loader.StatSHA256Monthly,
+	}[file]
+	if v := stats[field]; v != "" {
+		return v, field
+	}
+	return "", ""
+}
+
+func ttlString(d time.Duration) string {
+	if d < 0 {
+		return "none"
+	}
+	return d.Round(time.Second).String()
+}
+
+// sameKeySet reports whether a JSON list holds exactly keys, in any order.
+func sameKeySet(js string, keys []string) bool {
+	var l []string
+	if json.Unmarshal([]byte(js), &l) != nil {
+		return false
+	}
+	slices.Sort(l)
+	return slices.Equal(l, slices.Sorted(slices.Values(keys)))
+}
+
+// indexKeysJSON is the loader's StatIndexKeys form: a sorted JSON list.
+func indexKeysJSON(keys []string) string {
+	sorted := slices.Sorted(slices.Values(keys))
+	if sorted == nil {
+		sorted = []string{}
+	}
+	b, _ := json.Marshal(sorted)
+	return string(b)
+}

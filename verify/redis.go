@@ -1,0 +1,349 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// Redis scan tuning.
+const (
+	scanCount  = 1000  // SCAN COUNT hint
+	fetchKeys  = 500   // keys per HGETALL+PTTL pipeline
+	zrangeStep = 10000 // sorted-set members per ZRANGE
+)
+
+// Index kinds, the second segment of an index key (ns:idx:{kind}:{value}).
+const (
+	idxService = "service"
+	idxRisk    = "risk"
+	idxCluster = "cluster"
+)
+
+// isServerError reports whether err is a reply error of one command (e.g.
+// WRONGTYPE), as opposed to a connection fault.
+func isServerError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, redis.Nil)
+}
+
+// poison is the digest contribution of a hash that cannot be decoded: it
+// differs from every valid row hash, so the bucket is drilled into.
+func poison(key string) uint64 { return dataset.HashValues([]string{"\x00corrupt", key}) }
+
+// expiredKey is a key that expired (or vanished) between SCAN and its read.
+type expiredKey struct{ ISDN, Key string }
+
+// ttlIssue is a per-subscriber key whose TTL is missing or too long.
+type ttlIssue struct {
+	ISDN, Key string
+	TTL       time.Duration // -1: none
+}
+
+// redisScan holds the direct observations of a full Redis scan (pass 1).
+type redisScan struct {
+	mu          sync.Mutex
+	recKeys     int64
+	profileKeys int64
+	members     map[string]int64 // per index kind
+	indexKeys   []string
+	unknown     []string // keys of the namespace outside the key scheme
+	badIndex    []Finding
+	expired     []expiredKey
+	ttl         []ttlIssue
+	stats       map[string]string // meta:stats, nil when absent
+}
+
+// scanRedis reads every key of the namespace: rec and profile hashes with
+// pipelined HGETALL + PTTL on several workers, then the index sets.
+func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk func() *tally) ([]*tally, *redisScan, error) {
+	k := o.Keys
+	sc := &redisScan{members: map[string]int64{}}
+	batches := make(chan []string, o.Workers)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		seen := map[uint64]struct{}{} // SCAN may return a key twice
+		var cursor uint64
+		batch := make([]string, 0, fetchKeys)
+		for {
+			keys, next, err := rdb.Scan(gctx, cursor, k.Pattern(), scanCount).Result()
+			if err != nil {
+				return fmt.Errorf("redis: scan %s: %w", k.Pattern(), err)
+			}
+			for _, key := range keys {
+				h := xxh3.HashString(key)
+				if _, dup := seen[h]; dup {
+					continue
+				}
+				seen[h] = struct{}{}
+				switch {
+				case strings.HasPrefix(key, k.RecPrefix()), strings.HasPrefix(key, k.ProfilePrefix()):
+					batch = append(batch, key)
+				case strings.HasPrefix(key, k.IndexPrefix()):
+					if kind, _, _ := strings.Cut(strings.TrimPrefix(key, k.IndexPrefix()), ":"); kind == idxService || kind == idxRisk || kind == idxCluster {
+						sc.indexKeys = append(sc.indexKeys, key)
+					} else {
+						sc.unknown = append(sc.unknown, key)
+					}
+				case key == k.Stats(), strings.HasPrefix(key, k.Namespace()+":meta:"),
+					strings.HasPrefix(key, k.Namespace()+":stage:"):
+					// bookkeeping and the staging area of a load in progress
+				default:
+					sc.unknown = append(sc.unknown, key)
+				}
+			}
+			if len(batch) >= fetchKeys {
+				select {
+				case batches <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				batch = make([]string, 0, fetchKeys)
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		return nil
+	})
+	tallies := make([]*tally, o.Workers)
+	for w := range o.Workers {
+		t := mk()
+		tallies[w] = t
+		g.Go(func() error {
+			for batch := range batches {
+				if err := digestHashes(gctx, rdb, o, batch, t, sc); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	it := mk()
+	tallies = append(tallies, it)
+	for _, key := range sc.indexKeys {
+		if err := digestIndex(ctx, rdb, k, key, it, sc); err != nil {
+			return nil, nil, err
+		}
+	}
+	stats, err := rdb.HGetAll(ctx, k.Stats()).Result()
+	if err != nil && !isServerError(err) {
+		return nil, nil, fmt.Errorf("redis: read %s: %w", k.Stats(), err)
+	}
+	if len(stats) > 0 {
+		sc.stats = stats
+	}
+	return tallies, sc, nil
+}
+
+// hashRead is one key read with HGETALL + PTTL.
+type hashRead struct {
+	fields map[string]string
+	ttl    time.Duration
+	err    error // a reply error of this key (e.g. WRONGTYPE)
+}
+
+// readHashes reads keys with one pipeline of HGETALL + PTTL.
+func readHashes(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]hashRead, error) {
+	hg := make([]*redis.MapStringStringCmd, len(keys))
+	pt := make([]*redis.DurationCmd, len(keys))
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			hg[i] = p.HGetAll(ctx, key)
+			pt[i] = p.PTTL(ctx, key)
+		}
+		return nil
+	})
+	if err != nil && !isServerError(err) {
+		return nil, fmt.Errorf("redis: read hashes: %w", err)
+	}
+	out := make([]hashRead, len(keys))
+	for i := range keys {
+		out[i] = hashRead{fields: hg[i].Val(), ttl: pt[i].Val(), err: hg[i].Err()}
+		if e := pt[i].Err(); e != nil && !isServerError(e) {
+			return nil, fmt.Errorf("redis: pttl: %w", e)
+		}
+	}
+	return out, nil
+}
+
+// decodedProfile is a profile hash decoded through the canonical encoding.
+type decodedProfile struct {
+	profile dataset.Profile
+	months  []dataset.Monthly
+	fault   *dataset.FieldError
+}
+
+func decodeProfile(h map[string]string) decodedProfile {
+	p, months, fe := dataset.ProfileFromHash(h)
+	if fe == nil && !monthsSorted(months) {
+		fe = &dataset.FieldError{Column: dataset.PFMonthly, Value: h[dataset.PFMonthly], Reason: "months not in ascending order"}
+	}
+	return decodedProfile{profile: p, months: months, fault: fe}
+}
+
+// digestHashes reads a batch of rec/profile keys and adds what they hold.
+func digestHashes(ctx context.Context, rdb redis.UniversalClient, o *Options, keys []string, t *tally, sc *redisScan) error {
+	reads, err := readHashes(ctx, rdb, keys)
+	if err != nil {
+		return err
+	}
+	k := o.Keys
+	var recs, profiles int64
+	var expired []expiredKey
+	var ttls []ttlIssue
+	for i, key := range keys {
+		rd := reads[i]
+		isProfile := strings.HasPrefix(key, k.ProfilePrefix())
+		isdn := strings.TrimPrefix(strings.TrimPrefix(key, k.RecPrefix()), k.ProfilePrefix())
+		if rd.err == nil && len(rd.fields) == 0 || rd.ttl == -2 {
+			// gone between SCAN and read: expired, not corrupt
+			if t.keep == nil {
+				expired = append(expired, expiredKey{ISDN: isdn, Key: key})
+			}
+			if len(rd.fields) == 0 {
+				continue
+			}
+		} else if t.keep == nil && (rd.ttl == -1 || rd.ttl > o.TTL) {
+			ttls = append(ttls, ttlIssue{ISDN: isdn, Key: key, TTL: rd.ttl})
+		}
+		if !isProfile {
+			recs++
+			r, fe := dataset.RecommendationFromHash(rd.fields)
+			if rd.err != nil || fe != nil {
+				t.add(cRec, isdn, poison(key))
+				continue
+			}
+			t.add(cRec, isdn, r.Hash())
+			continue
+		}
+		profiles++
+		if rd.err != nil {
+			t.add(cProfile, isdn, poison(key))
+			continue
+		}
+		d := decodeProfile(rd.fields)
+		if d.fault != nil {
+			t.add(cProfile, isdn, poison(key))
+			continue
+		}
+		t.add(cProfile, isdn, d.profile.Hash())
+		for j := range d.months {
+			t.add(cMonthly, isdn, d.months[j].Hash())
+		}
+	}
+	if t.keep == nil {
+		sc.mu.Lock()
+		sc.recKeys += recs
+		sc.profileKeys += profiles
+		sc.expired = append(sc.expired, expired...)
+		sc.ttl = append(sc.ttl, ttls...)
+		sc.mu.Unlock()
+	}
+	return nil
+}
+
+// digestIndex adds the members of one index key.
+func digestIndex(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, key string, t *tally, sc *redisScan) error {
+	kind, value, _ := strings.Cut(strings.TrimPrefix(key, k.IndexPrefix()), ":")
+	var n int64
+	switch kind {
+	case idxService:
+		for start := int64(0); ; start += zrangeStep {
+			zs, err := rdb.ZRangeWithScores(ctx, key, start, start+zrangeStep-1).Result()
+			if err != nil {
+				return sc.indexFault(t, key, err)
+			}
+			for _, z := range zs {
+				isdn, _ := z.Member.(string)
+				t.add(cIndex, isdn, indexHash(kind, value, isdn, dataset.CanonFloat(z.Score)))
+			}
+			n += int64(len(zs))
+			if len(zs) < zrangeStep {
+				break
+			}
+		}
+	default:
+		ms, err := rdb.SMembers(ctx, key).Result()
+		if err != nil {
+			return sc.indexFault(t, key, err)
+		}
+		for _, isdn := range ms {
+			t.add(cIndex, isdn, indexHash(kind, value, isdn, ""))
+		}
+		n = int64(len(ms))
+	}
+	if t.keep == nil {
+		sc.members[kind] += n
+	}
+	return nil
+}
+
+// indexFault records an index key of the wrong type; other errors are faults.
+func (sc *redisScan) indexFault(t *tally, key string, err error) error {
+	if !isServerError(err) {
+		return fmt.Errorf("redis: read %s: %w", key, err)
+	}
+	if t.keep == nil {
+		sc.badIndex = append(sc.badIndex, Finding{Class: IndexMismatch, Key: key, Detail: "unreadable index key: " + err.Error()})
+	}
+	return nil
+}
+
+// lookupMembers finds, for each ISDN, its memberships in every index key.
+func lookupMembers(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, indexKeys []string, isdns []string) (map[string][]member, error) {
+	out := map[string][]member{}
+	for start := 0; start < len(isdns); start += fetchBatch / 4 {
+		batch := isdns[start:min(start+fetchBatch/4, len(isdns))]
+		type probe struct {
+			isdn, key string
+			z         *redis.FloatCmd
+			s         *redis.BoolCmd
+		}
+		probes := make([]probe, 0, len(batch)*len(indexKeys))
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, isdn := range batch {
+				for _, key := range indexKeys {
+					pr := probe{isdn: isdn, key: key}
+					if strings.HasPrefix(key, k.IndexPrefix()+idxService+":") {
+						pr.z = p.ZScore(ctx, key, isdn)
+					} else {
+						pr.s = p.SIsMember(ctx, key, isdn)
+					}
+					probes = append(probes, pr)
+				}
+			}
+			return nil
+		})
+		if err != nil && !isServerError(err) && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("redis: index lookup: %w", err)
+		}
+		for _, pr := range probes {
+			if pr.z != nil {
+				if sc, err := pr.z.Result(); err == nil {
+					out[pr.isdn] = append(out[pr.isdn], member{Key: pr.key, Score: sc, ZSet: true})
+				}
+			} else if pr.s.Val() {
+				out[pr.isdn] = append(out[pr.isdn], member{Key: pr.key})
+			}
+		}
+	}
+	return out, nil
+}
