@@ -32,6 +32,8 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ut360-bench-gen.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+# Other jobs on the machine slow the run down: record the load it started under.
+load_before=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)
 echo "bench-gen: $BIN gen --subscribers $N --months $MONTHS --seed $SEED" >&2
 /usr/bin/time -v -o "$tmp/time.txt" "$BIN" --quiet gen --subscribers "$N" --months "$MONTHS" \
 	--seed "$SEED" --out "$tmp/out" >"$tmp/gen.txt"
@@ -77,6 +79,7 @@ cat >"$out" <<EOF
   "timestamp": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "commit": "$commit",
   "nproc": $(nproc),
+  "loadavg_1m_before": $load_before,
   "go": "$(go env GOVERSION 2>/dev/null || echo unknown)",
   "subscribers": $N,
   "months": $MONTHS,
@@ -85,6 +88,7 @@ cat >"$out" <<EOF
   "wall_seconds": $wall,
   "user_seconds": $user,
   "system_seconds": $sys,
+  "cpu_seconds": $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }'),
   "peak_rss_mb": $rss_mb,
   "floor_copy_seconds": $floor,
   "wall_over_floor": $ratio,
