@@ -58,6 +58,16 @@ type load struct {
 	pgBar, redisBar, readBar *progress.Bar
 }
 
+// testHook, when set by a test, is called at named points of a load
+// ("recs-staged", "staged", "built", "swap-queued") to interrupt it there.
+var testHook func(point string)
+
+func hook(point string) {
+	if testHook != nil {
+		testHook(point)
+	}
+}
+
 // errUnordered ends the streaming detail phase: the inputs are not in
 // recommendation order, so the fallback is used.
 var errUnordered = errors.New("inputs not in recommendation order")
@@ -108,6 +118,8 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 	if err := l.stage(ctx); err != nil {
 		return nil, err
 	}
+	l.o.Log.Debug("staged", "elapsed", time.Since(l.start))
+	hook("staged")
 	if n := l.rej.count(); n > l.o.MaxRejects {
 		return nil, l.rej.overLimit(l.o.MaxRejects)
 	}
@@ -115,6 +127,8 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		if err := l.pg.build(ctx); err != nil {
 			return nil, err
 		}
+		l.o.Log.Debug("postgres indexes built", "elapsed", time.Since(l.start))
+		hook("built")
 	}
 	fp := l.recFP
 	fp.Merge(l.detailFP)
@@ -126,9 +140,17 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 			return nil, err
 		}
 		defer sw.abort()
+		l.o.Log.Debug("redis swap queued", "elapsed", time.Since(l.start))
+		hook("swap-queued")
 	}
 	if l.pg != nil {
-		if err := l.pg.swap(ctx, nil); err != nil {
+		// Right before PostgreSQL commits, make sure the queued Redis swap is
+		// still alive, so that the two swaps fail or succeed together.
+		var alive func() error
+		if sw != nil {
+			alive = func() error { return sw.alive(ctx) }
+		}
+		if err := l.pg.swap(ctx, alive); err != nil {
 			return nil, err
 		}
 		swapped = true // PostgreSQL holds the new snapshot from here on
@@ -157,7 +179,7 @@ func (l *load) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if l.pg != nil {
-		if err := l.pg.cleanup(ctx); err != nil {
+		if err := retry(ctx, l.pg.cleanup); err != nil {
 			l.o.Log.Warn("could not drop the PostgreSQL staging schema (the next load drops it)", "err", err)
 		}
 	}
@@ -170,9 +192,26 @@ func (l *load) cleanupRedis() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := l.rs.cleanup(ctx); err != nil {
+	if err := retry(ctx, l.rs.cleanup); err != nil {
 		l.o.Log.Warn("could not remove the Redis staging keys (the next load removes them)", "err", err)
 	}
+}
+
+// retry runs an idempotent step up to four times with backoff (a pooled
+// connection may have died with the fault that brought us here).
+func retry(ctx context.Context, fn func(context.Context) error) error {
+	var err error
+	for i, wait := 0, 100*time.Millisecond; i < 4; i, wait = i+1, wait*3 {
+		if err = fn(ctx); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return err
 }
 
 // fileInputs opens the three files once up front, so a file fault is found
@@ -294,6 +333,11 @@ func closeAll[T any](chans ...chan T) {
 func (l *load) stage(ctx context.Context) error {
 	if err := l.stageRecs(ctx); err != nil {
 		return err
+	}
+	l.o.Log.Debug("recommendations staged", "elapsed", time.Since(l.start))
+	hook("recs-staged")
+	if l.subs.len() == 0 {
+		return &badInput{fmt.Errorf("%s: no valid recommendation row (refusing to replace the stores with an empty snapshot)", l.recs.name)}
 	}
 	mark := l.rej.mark()
 	err := l.stageDetails(ctx, true)

@@ -262,6 +262,7 @@ func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats m
 	opt.MaxRetries = -1
 	opt.PoolSize = 1
 	opt.MinIdleConns = 0
+	opt.ReadTimeout = 5 * time.Minute // EXEC of a large swap takes a while
 	client := redis.NewClient(&opt)
 	if s.dump != nil {
 		client.AddHook(s.dump)
@@ -326,6 +327,15 @@ func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats m
 		return fail(err)
 	}
 	return sw, nil
+}
+
+// alive checks that the MULTI is still open on a live connection (a PING
+// inside MULTI answers QUEUED) without applying anything.
+func (sw *redisSwap) alive(ctx context.Context) error {
+	if v, err := sw.conn.Do(ctx, "PING").Result(); err != nil || v != "QUEUED" {
+		return fmt.Errorf("redis: connection of the queued swap lost (%v %v)", v, err)
+	}
+	return nil
 }
 
 // exec applies the queued swap atomically.

@@ -88,12 +88,12 @@ func fieldErr(col, val, reason string) *dataset.FieldError {
 	return &dataset.FieldError{Column: col, Value: val, Reason: reason}
 }
 
-// noNUL checks the text columns of a row: PostgreSQL text and jsonb cannot
-// hold U+0000, so such a row would fail the whole COPY instead of one reject.
-func noNUL(cols, vals []string) *dataset.FieldError {
-	for i, v := range vals {
-		if strings.IndexByte(v, 0) >= 0 || (strings.HasPrefix(v, "[") && strings.Contains(v, `\u0000`)) {
-			return fieldErr(cols[i], v, ReasonNUL)
+// noNUL checks text values of a row: PostgreSQL text and jsonb cannot hold
+// U+0000, so such a row would fail the whole COPY instead of one reject.
+func noNUL(col string, vals ...string) *dataset.FieldError {
+	for _, v := range vals {
+		if strings.IndexByte(v, 0) >= 0 {
+			return fieldErr(col, v, ReasonNUL)
 		}
 	}
 	return nil
@@ -106,23 +106,26 @@ func amountFits(col string, v int64) *dataset.FieldError {
 	return nil
 }
 
-// checkRec adds the store-level checks the dataset parser does not make.
+// checkRec adds the store-level checks the dataset parser does not make
+// (enumerations and the ISDN cannot hold NUL: the parser checked them).
 func checkRec(r *dataset.Recommendation) *dataset.FieldError {
 	if fe := amountFits("advance_amount", r.AdvanceAmount); fe != nil {
 		return fe
 	}
-	if fe := amountFits("revenue_per_advance", r.RevenuePerAdvance); fe != nil {
-		return fe
-	}
-	return noNUL(dataset.RecommendationColumns, []string{r.ISDN, r.SubscriberType, r.ServiceType, "", "", "", r.BadDebtRisk, "", "", r.ArpuTrend})
+	return amountFits("revenue_per_advance", r.RevenuePerAdvance)
 }
 
 func checkProfile(p *dataset.Profile) *dataset.FieldError {
-	if fe := amountFits("advance_amount", p.AdvanceAmount); fe != nil {
-		return fe
-	}
-	if fe := noNUL(dataset.ProfileColumns, p.Values()); fe != nil {
-		return fe
+	for _, fe := range []*dataset.FieldError{
+		amountFits("advance_amount", p.AdvanceAmount),
+		noNUL("cluster_label", p.ClusterLabel),
+		noNUL("risk_factors", p.RiskFactors...),
+		noNUL("insight_strengths", p.InsightStrengths...),
+		noNUL("insight_recommendations", p.InsightRecommendations...),
+	} {
+		if fe != nil {
+			return fe
+		}
 	}
 	return nil
 }

@@ -1,0 +1,119 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// killPG terminates every backend of the loader's pool (by application_name).
+func (s *stores) killPG(t *testing.T) {
+	ctx := context.Background()
+	c, err := s.pg.Pool.Acquire(ctx) // the testenv pool is not the loader's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", s.name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no loader connection to kill")
+	}
+}
+
+// killRedis closes every connection of the loader's client (by client name).
+func (s *stores) killRedis(t *testing.T) {
+	ctx := context.Background()
+	admin := s.rdb.Options()
+	_ = admin
+	list, err := s.rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+s.name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				n, _ := strconv.ParseInt(id, 10, 64)
+				if err := s.rdb.ClientKillByFilter(ctx, "ID", id).Err(); err == nil && n > 0 {
+					killed++
+				}
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no loader connection to kill")
+	}
+}
+
+// TestInterrupted: a load stopped mid-way (context cancelled, PostgreSQL or
+// Redis connections killed) leaves the previous snapshot intact and no
+// staging behind, and a rerun completes.
+func TestInterrupted(t *testing.T) {
+	s := newStores(t)
+	s.load(t, s.opts(gen(t, 500, 1)))
+	before := s.snapshot(t)
+	next := gen(t, 700, 2)
+	cases := []struct {
+		name, point string
+		act         func(cancel context.CancelFunc)
+	}{
+		{"cancel after recommendations", "recs-staged", func(c context.CancelFunc) { c() }},
+		{"cancel before index build", "staged", func(c context.CancelFunc) { c() }},
+		{"cancel with the swap queued", "swap-queued", func(c context.CancelFunc) { c() }},
+		{"postgres killed while copying", "recs-staged", func(context.CancelFunc) { s.killPG(t) }},
+		{"postgres killed before the swap", "built", func(context.CancelFunc) { s.killPG(t) }},
+		{"redis killed with the swap queued", "swap-queued", func(context.CancelFunc) { s.killRedis(t) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			testHook = func(p string) {
+				if p == tc.point {
+					tc.act(cancel)
+				}
+			}
+			defer func() { testHook = nil }()
+			_, err := Load(ctx, s.pool, s.rdb, s.opts(next))
+			testHook = nil
+			if err == nil {
+				t.Fatal("interrupted load succeeded")
+			}
+			if errors.Is(err, ErrBadInput) {
+				t.Fatalf("interruption reported as bad input: %v", err)
+			}
+			if got := s.snapshot(t); got != before {
+				t.Fatalf("previous snapshot not intact: %+v, was %+v (err %v)", got, before, err)
+			}
+			if left := s.stageLeft(t); len(left) > 0 {
+				t.Fatalf("staging left behind: %v", left)
+			}
+		})
+	}
+	t.Run("rerun", func(t *testing.T) {
+		sum := s.load(t, s.opts(next))
+		if got := s.snapshot(t); got.recs != 700 || got.fingerprint != sum.Fingerprint {
+			t.Fatalf("rerun: %+v", got)
+		}
+	})
+	t.Run("redis killed while staging is retried", func(t *testing.T) {
+		testHook = func(p string) {
+			if p == "recs-staged" {
+				s.killRedis(t)
+			}
+		}
+		defer func() { testHook = nil }()
+		sum := s.load(t, s.opts(gen(t, 400, 3)))
+		if got := s.snapshot(t); got.recs != 400 || got.service != 400 || got.fingerprint != sum.Fingerprint {
+			t.Fatalf("after a retried staging write: %+v", got)
+		}
+	})
+}

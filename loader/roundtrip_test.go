@@ -1,0 +1,181 @@
+package loader
+
+import (
+	"context"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// extremeDataset is generated subscribers with edge values mixed in:
+// Unicode, empty lists, NULL and negative growth, huge and tiny floats.
+func extremeDataset(t *testing.T, n int) string {
+	dir := t.TempDir()
+	ss := subs(7, 0, n)
+	ss[0].Rec.ArpuGrowthRate = dataset.NullFloat{}
+	ss[0].Profile.ArpuGrowthRate = dataset.NullFloat{}
+	ss[1].Rec.ArpuGrowthRate = dataset.NullFloat{V: -0.9999, Valid: true}
+	ss[2].Rec.ArpuAvg6m, ss[2].Profile.ArpuMax6m = math.MaxFloat64, math.MaxFloat64
+	ss[2].Rec.AdvanceAmount, ss[2].Profile.AdvanceAmount = maxNumeric12, maxNumeric12
+	ss[3].Profile.ArpuMin6m, ss[3].Rec.PriorityScore = 5e-324, 100
+	ss[3].Profile.RiskFactors, ss[3].Profile.InsightStrengths = nil, []string{}
+	ss[4].Profile.ClusterLabel = "Ưu tiên 💡 \"quoted\" <tag> & \\ back\\slash"
+	ss[4].Profile.InsightRecommendations = []string{"", "Khách hàng có lịch sử nạp tiền đều đặn ✓", "tab\there\nnewline"}
+	ss[5].Monthly = nil // a subscriber without monthly rows
+	ss[6].Monthly[0].ArpuCall = -1e-7
+	writeFiles(t, dir, ss)
+	return dir
+}
+
+// TestLoadRoundTrip: files → load → both stores read back equal the files,
+// for every table and key family, and meta:stats is complete.
+func TestLoadRoundTrip(t *testing.T) {
+	s := newStores(t)
+	dir := extremeDataset(t, 600)
+	sum := s.load(t, s.opts(dir))
+	ctx := context.Background()
+
+	recs := readAll(t, &dataset.Recommendations, filepath.Join(dir, dataset.RecommendationsFile))
+	profs := readAll(t, &dataset.Profiles, filepath.Join(dir, dataset.ProfilesFile))
+	mons := readAll(t, &dataset.Monthlies, filepath.Join(dir, dataset.MonthlyFile))
+	var fp dataset.Fingerprint
+	byISDN := map[string][]dataset.Monthly{}
+	for i := range recs {
+		fp.AddRec(&recs[i])
+	}
+	for i := range profs {
+		fp.AddProfile(&profs[i])
+	}
+	for i := range mons {
+		fp.AddMonthly(&mons[i])
+		byISDN[mons[i].ISDN] = append(byISDN[mons[i].ISDN], mons[i])
+	}
+	if sum.Fingerprint != fp.String() || sum.Subscribers != int64(len(recs)) || sum.MonthlyRows != int64(len(mons)) || sum.Rejects != 0 {
+		t.Fatalf("summary %+v, want fingerprint %s and %d/%d rows", sum, fp.String(), len(recs), len(mons))
+	}
+	if fileExists(filepath.Join(dir, "rejects.jsonl")) {
+		t.Error("an empty rejects file was left behind")
+	}
+
+	// PostgreSQL, read back through the same scanners --from postgres uses.
+	l := &load{pool: s.pool}
+	l.pgInputs()
+	checkTable(t, l.recs, recs, (*dataset.Recommendation).Values)
+	checkTable(t, l.profiles, profs, (*dataset.Profile).Values)
+	checkTable(t, l.monthly, mons, (*dataset.Monthly).Values)
+
+	// Redis hashes.
+	for i := range recs {
+		r := &recs[i]
+		h, err := s.rdb.HGetAll(ctx, s.keys.Rec(r.ISDN)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, fe := dataset.RecommendationFromHash(h)
+		if fe != nil || !slices.Equal(got.Values(), r.Values()) {
+			t.Fatalf("rec %s: %v\n got %q\nwant %q", r.ISDN, fe, got.Values(), r.Values())
+		}
+		if ttl := s.rdb.TTL(ctx, s.keys.Rec(r.ISDN)).Val(); ttl <= 0 || ttl > DefaultTTL {
+			t.Fatalf("rec %s TTL %s", r.ISDN, ttl)
+		}
+	}
+	for i := range profs {
+		p := &profs[i]
+		h, err := s.rdb.HGetAll(ctx, s.keys.Profile(p.ISDN)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, months, fe := dataset.ProfileFromHash(h)
+		want := byISDN[p.ISDN]
+		if fe != nil || dataset.ProfileDigest(&got, months) != dataset.ProfileDigest(p, want) {
+			t.Fatalf("profile %s: %v\n got %q %v\nwant %q %v", p.ISDN, fe, got.Values(), months, p.Values(), want)
+		}
+		if ttl := s.rdb.TTL(ctx, s.keys.Profile(p.ISDN)).Val(); ttl <= 0 {
+			t.Fatalf("profile %s has no TTL", p.ISDN)
+		}
+	}
+	// Index keys: exactly the recommendations, scored by priority.
+	members := map[string]int{}
+	for i := range recs {
+		r := &recs[i]
+		sc, err := s.rdb.ZScore(ctx, s.keys.ServiceIndex(r.ServiceType), r.ISDN).Result()
+		if err != nil || sc != r.PriorityScore {
+			t.Fatalf("service index of %s: %v %v", r.ISDN, sc, err)
+		}
+		for _, k := range []string{s.keys.RiskIndex(r.BadDebtRisk), s.keys.ClusterIndex(r.ClusterGroup)} {
+			if !s.rdb.SIsMember(ctx, k, r.ISDN).Val() {
+				t.Fatalf("%s not in %s", r.ISDN, k)
+			}
+		}
+		members[r.ServiceType]++
+	}
+	sn := s.redisSnapshot(t)
+	if sn.service != int64(len(recs)) || sn.risk != int64(len(recs)) || sn.cluster != int64(len(recs)) {
+		t.Fatalf("index cardinalities %+v, want %d each", sn, len(recs))
+	}
+	st := s.rdb.HGetAll(ctx, s.keys.Stats()).Val()
+	for _, f := range []string{StatRecommendations, StatProfiles, StatMonthlyRows, StatRecKeys, StatProfileKeys,
+		StatIndexServiceMembers, StatIndexRiskMembers, StatIndexClusterMembers, StatFingerprint, StatSHA256Recommendations,
+		StatSHA256Profiles, StatSHA256Monthly, StatLoadedAt, StatDurationMS, StatVersion, StatSubscribers, StatTTLSeconds} {
+		if st[f] == "" {
+			t.Errorf("meta:stats lacks %s", f)
+		}
+	}
+	if st[StatFingerprint] != fp.String() || st[StatMonthlyRows] != strconv.Itoa(len(mons)) || st[StatTTLSeconds] != "604800" {
+		t.Errorf("meta:stats %v", st)
+	}
+	if left := s.stageLeft(t); len(left) > 0 {
+		t.Errorf("staging left behind: %v", left)
+	}
+}
+
+func checkTable[T any](t *testing.T, in input[T], want []T, values func(*T) []string) {
+	t.Helper()
+	src, err := in.open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	wantBy := map[string][]string{}
+	for i := range want {
+		v := values(&want[i])
+		wantBy[v[0]+"|"+v[1]] = v
+	}
+	n := 0
+	for {
+		r, _, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", in.name, err)
+		}
+		v := values(&r)
+		if w := wantBy[v[0]+"|"+v[1]]; !slices.Equal(v, w) {
+			t.Fatalf("%s row %d:\n got %q\nwant %q", in.name, n, v, w)
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Fatalf("%s: %d rows, want %d", in.name, n, len(want))
+	}
+}
+
+// TestProfileLoad is a CPU profile aid: UT360_PROFILE_N=20000 go test -run TestProfileLoad -cpuprofile cpu.out
+func TestProfileLoad(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("UT360_PROFILE_N"))
+	if n == 0 {
+		t.Skip("set UT360_PROFILE_N to profile a load")
+	}
+	s := newStores(t)
+	dir := gen(t, n, 1)
+	s.load(t, s.opts(dir))
+	sum := s.load(t, s.opts(dir))
+	sum.Write(os.Stdout)
+}
