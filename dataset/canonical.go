@@ -19,7 +19,7 @@ import (
 // stores holding the same data produce the same bytes and the same hash:
 //
 //	integer   decimal digits, no leading zeros or '+' (strconv.FormatInt)
-//	float     shortest round-trip form (strconv 'g', -1); -0 becomes 0
+//	float     shortest round-trip digits, plain decimal in [1e-6, 1e21), else exponent; -0 becomes 0
 //	NULL      the empty string
 //	text      the UTF-8 bytes as given (invalid UTF-8 is rejected on input)
 //	list      a compact JSON array of strings, no HTML escaping; empty is []
@@ -31,10 +31,15 @@ import (
 // CanonInt is the canonical form of an integer.
 func CanonInt(v int64) string { return strconv.FormatInt(v, 10) }
 
-// CanonFloat is the canonical form of a float.
+// CanonFloat is the canonical form of a float: the shortest digits that
+// round-trip, in plain decimal notation for magnitudes in [1e-6, 1e21) (so
+// 1500000 is "1500000", not "1.5e+06") and in exponent form outside it.
 func CanonFloat(v float64) string {
 	if v == 0 {
-		v = 0 // fold -0 into 0
+		return "0" // fold -0 into 0
+	}
+	if a := math.Abs(v); a >= 1e-6 && a < 1e21 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
