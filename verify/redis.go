@@ -17,7 +17,7 @@ import (
 
 // Redis scan tuning.
 const (
-	scanCount  = 1000  // SCAN COUNT hint
+	scanCount  = 10000 // SCAN COUNT hint (SCAN walks the whole keyspace, not just the namespace)
 	fetchKeys  = 500   // keys per HGETALL+PTTL pipeline
 	zrangeStep = 10000 // sorted-set members per ZRANGE
 )

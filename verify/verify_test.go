@@ -157,8 +157,11 @@ func only(t *testing.T, rep *Report, classes ...string) {
 	}
 }
 
-func TestCleanLoadHasNoFindings(t *testing.T) {
-	w := load(t, dataDir(t))
+
+// checkClean asserts a clean load has no findings, even after a profile hash
+// is rewritten with reordered JSON keys and other number formatting.
+func checkClean(t *testing.T, w *world) {
+	t.Helper()
 	rep := w.run(t, Options{Source: w.dir, Buckets: 64})
 	if !rep.Clean || rep.Mismatches != 0 || rep.DifferingBuckets != 0 {
 		t.Fatalf("clean load reported mismatches:\n%s", dump(rep))
@@ -170,8 +173,6 @@ func TestCleanLoadHasNoFindings(t *testing.T) {
 	if rc.RedisIndexMembers != 3*testSubscribers || rc.PGMonthly == 0 || rc.PGMonthly != rc.SourceMonthly {
 		t.Errorf("rows checked = %+v", rc)
 	}
-	// A rewrite of a profile hash with reordered JSON keys and other number
-	// formatting is the same data: still clean.
 	isdn := firstRecs(t, w.dir, 1)[0].ISDN
 	h, err := w.rdb.HGetAll(context.Background(), w.keys.Profile(isdn)).Result()
 	if err != nil {
@@ -209,7 +210,6 @@ func TestDriftDetected(t *testing.T) {
 	dir := dataDir(t)
 	recs := firstRecs(t, dir, 3)
 	x := recs[0]
-	ctx := context.Background()
 	otherRisk := "HIGH"
 	if x.BadDebtRisk == "HIGH" {
 		otherRisk = "LOW"
@@ -313,15 +313,16 @@ func TestDriftDetected(t *testing.T) {
 			only(t, rep, SourceMismatch)
 		}, true},
 	}
+	// One load for every case: each drift is detected, then repaired (the
+	// PostgreSQL-side ones by making Redis follow PostgreSQL) before the next.
+	src := copyDir(t, dir)
+	w := load(t, src)
+	checkClean(t, w)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := dir
-			if tc.source {
-				src = copyDir(t, dir)
-			}
-			w := load(t, src)
 			tc.inject(t, w)
-			o := Options{Buckets: 16}
+			// The report of a repair run is the verify before the repair.
+			o := Options{Buckets: 16, Repair: true}
 			if tc.source {
 				o.Source = src
 			}
@@ -330,7 +331,14 @@ func TestDriftDetected(t *testing.T) {
 				t.Fatalf("drift not detected:\n%s", dump(rep))
 			}
 			tc.check(t, w, rep)
-			_ = ctx
+			switch after := rep.Repair.After; {
+			case tc.source:
+				if after.Clean || !slices.ContainsFunc(rep.Repair.NotRepairable, func(s string) bool { return strings.HasPrefix(s, SourceMismatch) }) {
+					t.Errorf("source drift: repair must leave it and say so:\n%s", dump(rep))
+				}
+			case !after.Clean:
+				t.Fatalf("repair left mismatches:\n%s", dump(after))
+			}
 		})
 	}
 }
@@ -499,10 +507,10 @@ func TestExpiredDuringScanIsNotCorruption(t *testing.T) {
 }
 
 func TestStoreUnreachable(t *testing.T) {
-	w := load(t, dataDir(t))
+	pg := testenv.NewMigratedPG(t)
 	bad := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	defer bad.Close()
-	if _, err := Run(context.Background(), w.pool, bad, Options{Keys: w.keys}); err == nil {
+	if _, err := Run(context.Background(), pg.Pool, bad, Options{Keys: dataset.NewKeys("ut360test-unreachable")}); err == nil {
 		t.Fatal("verify against an unreachable Redis returned no error")
 	}
 }
