@@ -89,13 +89,19 @@ func TestBadRows(t *testing.T) {
 		{name: "negative amount", file: dataset.RecommendationsFile, column: "revenue_per_advance", reason: "negative amount",
 			edit: func(ss []dataset.Subscriber) []dataset.Subscriber { ss[5].Rec.RevenuePerAdvance = -1; return ss }},
 		{name: "amount too large", file: dataset.RecommendationsFile, column: "advance_amount", reason: ReasonAmountTooLarge,
-			edit: func(ss []dataset.Subscriber) []dataset.Subscriber { ss[5].Rec.AdvanceAmount = maxNumeric12 + 1; return ss }},
+			edit: func(ss []dataset.Subscriber) []dataset.Subscriber {
+				ss[5].Rec.AdvanceAmount = maxNumeric12 + 1
+				return ss
+			}},
 		{name: "unknown enumeration", file: dataset.ProfilesFile, column: "risk_level", reason: "unknown value",
 			edit: func(ss []dataset.Subscriber) []dataset.Subscriber { ss[6].Profile.RiskLevel = "EXTREME"; return ss }},
 		{name: "empty ISDN", file: dataset.RecommendationsFile, column: "isdn", reason: "empty ISDN",
 			csv: func(t *testing.T, dir string) { editCSV(t, dir, 7, setCol(0, "")) }},
 		{name: "invalid ISDN", file: dataset.MonthlyFile, column: "isdn", reason: "invalid ISDN",
-			edit: func(ss []dataset.Subscriber) []dataset.Subscriber { ss[7].Monthly[0].ISDN = "0123456789abcdef"; return ss }},
+			edit: func(ss []dataset.Subscriber) []dataset.Subscriber {
+				ss[7].Monthly[0].ISDN = "0123456789abcdef"
+				return ss
+			}},
 		{name: "duplicate ISDN", file: dataset.RecommendationsFile, column: "isdn", reason: ReasonDuplicateISDN,
 			edit: func(ss []dataset.Subscriber) []dataset.Subscriber {
 				d := ss[8]
@@ -116,7 +122,10 @@ func TestBadRows(t *testing.T) {
 				return ss
 			}},
 		{name: "invalid UTF-8", file: dataset.ProfilesFile, column: "cluster_label", reason: "invalid UTF-8",
-			edit: func(ss []dataset.Subscriber) []dataset.Subscriber { ss[10].Profile.ClusterLabel = "Ổn \xff định"; return ss }},
+			edit: func(ss []dataset.Subscriber) []dataset.Subscriber {
+				ss[10].Profile.ClusterLabel = "Ổn \xff định"
+				return ss
+			}},
 		{name: "invalid UTF-8 in CSV", file: dataset.RecommendationsFile, column: "arpu_trend", reason: "invalid UTF-8",
 			csv: func(t *testing.T, dir string) { editCSV(t, dir, 9, setCol(9, "STA\xc3BLE")) }},
 		{name: "NUL in text", file: dataset.ProfilesFile, column: "insight_strengths", reason: ReasonNUL,

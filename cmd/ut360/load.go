@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,6 +50,7 @@ Examples:
 			&cli.StringFlag{Name: "rejects", Usage: "JSON-lines rejects file (default <data>/rejects.jsonl; removed when empty; - for none)"},
 			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
 			&cli.StringFlag{Name: "dump-resp", Hidden: true, Usage: "also write every Redis command as RESP to this file (benchmark floor)"},
+			&cli.StringFlag{Name: "summary-json", Hidden: true, Usage: "also write the summary as JSON to this file (benchmark)"},
 		},
 		Action: func(c *cli.Context) error {
 			e := envOf(c)
@@ -109,6 +111,12 @@ Examples:
 			switch {
 			case err == nil:
 				sum.Write(e.stdout)
+				if p := c.String("summary-json"); p != "" {
+					b, _ := json.MarshalIndent(sum, "", "  ")
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						return exitcode.Wrap(exitcode.Fault, fmt.Errorf("--summary-json: %w", err))
+					}
+				}
 				return nil
 			case errors.Is(err, loader.ErrBadInput), errors.Is(err, loader.ErrOptions):
 				return exitcode.Wrap(exitcode.Usage, fmt.Errorf("load: %w", err))
