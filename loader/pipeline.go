@@ -373,7 +373,9 @@ func (l *load) stageRecs(ctx context.Context) error {
 	}
 	if l.rs != nil {
 		rdCh = make(chan []dataset.Recommendation, 4)
-		g.Go(func() error { return l.rs.writeRecs(gctx, rdCh) })
+		for range redisWriters {
+			g.Go(func() error { return l.rs.writeRecs(gctx, rdCh) })
+		}
 	}
 	g.Go(func() error {
 		return pump(gctx, l, l.recs, func(r *dataset.Recommendation, _ int64) (dataset.Recommendation, *dataset.FieldError, error) {
@@ -430,7 +432,9 @@ func (l *load) stageDetails(ctx context.Context, ordered bool) error {
 	}
 	if l.rs != nil {
 		rdProf, hashes = make(chan []profItem, 4), make(chan []profileHash, 4)
-		g.Go(func() error { return l.rs.writeProfiles(gctx, hashes) })
+		for range redisWriters {
+			g.Go(func() error { return l.rs.writeProfiles(gctx, hashes) })
+		}
 	}
 	if ordered {
 		if l.rs != nil {
@@ -610,7 +614,7 @@ func encodeProfiles(ctx context.Context, profs <-chan []profItem, out chan<- []p
 			if err != nil {
 				return err
 			}
-			hs[i] = profileHash{isdn: batch[i].p.ISDN, fields: profileFields(&batch[i].p, m)}
+			hs[i] = profileHash{p: &batch[i].p, months: m}
 		}
 		select {
 		case out <- hs:
@@ -635,7 +639,7 @@ func mergeProfiles(ctx context.Context, profs <-chan []profItem, mon <-chan []mo
 		for {
 			m, err := cur.peek(ctx)
 			if err != nil || m == nil || m.idx > it.idx {
-				return months, err
+				return slices.Clone(months), err
 			}
 			if m.idx == it.idx {
 				months = append(months, m.m)

@@ -195,20 +195,24 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 	})
 }
 
-// profileHash is one encoded profile hash.
+// profileHash is a profile with its monthly rows, encoded by the writer.
 type profileHash struct {
-	isdn   string
-	fields []string
+	p      *dataset.Profile
+	months []dataset.Monthly
 }
 
-// writeProfiles stages profile hashes (with TTL).
+// redisWriters is the number of concurrent staging pipelines per key family:
+// while one waits for Redis, another encodes (JSON of the profile hashes).
+const redisWriters = 3
+
+// writeProfiles encodes and stages profile hashes (with TTL).
 func (s *redisStage) writeProfiles(ctx context.Context, ch <-chan []profileHash) error {
 	ttl := int64(s.ttl / time.Second)
 	return eachBatch(ctx, ch, func(batch []profileHash) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
-				key := s.stage.Profile(batch[i].isdn)
-				p.Do(ctx, strArgs("HSET", key, batch[i].fields, 0)...)
+				key := s.stage.Profile(batch[i].p.ISDN)
+				p.Do(ctx, strArgs("HSET", key, profileFields(batch[i].p, batch[i].months), 0)...)
 				p.Do(ctx, "EXPIRE", key, ttl)
 			}
 			return nil

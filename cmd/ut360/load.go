@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -107,6 +108,7 @@ Examples:
 				defer r.Close()
 				rdb = r
 			}
+			tuneGC()
 			sum, err := loader.Load(c.Context, pool, rdb, o)
 			switch {
 			case err == nil:
@@ -125,5 +127,18 @@ Examples:
 			}
 			return exitcode.Wrap(exitcode.Fault, fmt.Errorf("load: %w", err))
 		},
+	}
+}
+
+// tuneGC trades memory for CPU during a load (garbage collection was a fifth
+// of the CPU profile): collect less often, but never let the heap pass
+// 400 MiB, well inside the 512 MB budget at 1,000,000 subscribers. GOGC and
+// GOMEMLIMIT in the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(400 << 20)
 	}
 }
