@@ -74,8 +74,16 @@ func runFull(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient,
 		fs           = &fileScan{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { pgT, err = digestPG(gctx, pool, mk(sPG)); return err })
-	g.Go(func() (err error) { rdT, sc, err = scanRedis(gctx, rdb, o, mk(sRedis)); return err })
+	g.Go(func() (err error) {
+		pgT, err = digestPG(gctx, pool, mk(sPG))
+		o.Log.Debug("verify: postgres read", "seconds", time.Since(start).Seconds())
+		return err
+	})
+	g.Go(func() (err error) {
+		rdT, sc, err = scanRedis(gctx, rdb, o, mk(sRedis))
+		o.Log.Debug("verify: redis read", "seconds", time.Since(start).Seconds())
+		return err
+	})
 	if o.Source != "" {
 		g.Go(func() (err error) { fT, err = digestFiles(gctx, o.Source, mk(sFiles), fs); return err })
 	}
@@ -102,7 +110,7 @@ func runFull(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient,
 	}
 
 	keep := make([]uint8, o.Buckets)
-	nRedis := diffBuckets(pgD, rdD, keep, keepRedis, cRec, cProfile, cMonthly, cIndex)
+	nRedis := diffBuckets(pgD, rdD, keep, keepRedis, cRec, cProfileRaw, cIndex)
 	nSource := 0
 	if o.Source != "" {
 		nSource = diffBuckets(fD, pgD, keep, keepSource, cRec, cProfile, cMonthly)

@@ -10,14 +10,13 @@ import (
 type class int
 
 const (
-	cRec     class = iota // a recommendations row / rec hash
-	cProfile              // a profile row / profile hash (without months)
-	cMonthly              // a monthly row / one month of a profile hash
-	cIndex                // an index membership (service zset with score, risk set, cluster set)
+	cRec        class = iota // a recommendations row / rec hash
+	cProfile                 // a profile row / profile hash (without months)
+	cMonthly                 // a monthly row / one month of a profile hash
+	cIndex                   // an index membership (service zset with score, risk set, cluster set)
+	cProfileRaw              // the profile hash as stored: its field values, raw (PostgreSQL re-encodes, Redis reads)
 	nClass
 )
-
-var classNames = [nClass]string{"recommendations", "profiles", "monthly", "index"}
 
 // side is where a fact was observed.
 type side int
@@ -175,6 +174,33 @@ func expectedMembers(k dataset.Keys, r *dataset.Recommendation) []member {
 		{Key: k.RiskIndex(r.BadDebtRisk)},
 		{Key: k.ClusterIndex(r.ClusterGroup)},
 	}
+}
+
+// rawHash is the digest of a hash's values taken in the order of fields; a
+// missing or an extra field gives a value no valid hash can have.
+func rawHash(h map[string]string, fields []string, key string) uint64 {
+	if len(h) != len(fields) {
+		return poison(key)
+	}
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		v, ok := h[f]
+		if !ok {
+			return poison(key)
+		}
+		vals[i] = v
+	}
+	return dataset.HashValues(vals)
+}
+
+// profileRawHash is the rawHash PostgreSQL's rows imply for a profile hash.
+func profileRawHash(p *dataset.Profile, months []dataset.Monthly) uint64 {
+	fv := p.ProfileFields(months)
+	vals := make([]string, 0, len(fv)/2)
+	for i := 1; i < len(fv); i += 2 {
+		vals = append(vals, fv[i])
+	}
+	return dataset.HashValues(vals)
 }
 
 // addRecFacts adds a recommendation row and the index memberships it implies.

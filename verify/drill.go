@@ -41,7 +41,8 @@ func drill(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o
 	var redisCand, sourceCand []string
 	for isdn, s := range rec.subs {
 		b := keep[dataset.HashISDN(isdn)&mask]
-		if b&keepRedis != 0 && s.c[sPG] != s.c[sRedis] {
+		if b&keepRedis != 0 && (s.c[sPG][cRec] != s.c[sRedis][cRec] || s.c[sPG][cProfileRaw] != s.c[sRedis][cProfileRaw] ||
+			s.c[sPG][cIndex] != s.c[sRedis][cIndex]) {
 			redisCand = append(redisCand, isdn)
 		}
 		if b&keepSource != 0 && (s.c[sPG][cRec] != s.c[sFiles][cRec] || s.c[sPG][cProfile] != s.c[sFiles][cProfile] ||

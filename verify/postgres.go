@@ -75,7 +75,11 @@ func pgRecs(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(*da
 
 // pgProfiles streams subscriber_360_profiles rows to fn (a fresh record each time).
 func pgProfiles(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(*dataset.Profile) error) error {
-	rows, err := pgQuery(ctx, pool, profileSQL, isdns)
+	return pgQueryProfiles(ctx, pool, profileSQL, isdns, fn)
+}
+
+func pgQueryProfiles(ctx context.Context, pool *pgxpool.Pool, sql string, isdns []string, fn func(*dataset.Profile) error) error {
+	rows, err := pgQuery(ctx, pool, sql, isdns)
 	if err != nil {
 		return fmt.Errorf("postgres: read subscriber_360_profiles: %w", err)
 	}
@@ -105,7 +109,11 @@ func pgProfiles(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func
 
 // pgMonthly streams subscriber_monthly_arpu rows to fn. The record is reused.
 func pgMonthly(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(*dataset.Monthly) error) error {
-	rows, err := pgQuery(ctx, pool, monthlySQL, isdns)
+	return pgQueryMonthly(ctx, pool, monthlySQL, isdns, fn)
+}
+
+func pgQueryMonthly(ctx context.Context, pool *pgxpool.Pool, sql string, isdns []string, fn func(*dataset.Monthly) error) error {
+	rows, err := pgQuery(ctx, pool, sql, isdns)
 	if err != nil {
 		return fmt.Errorf("postgres: read subscriber_monthly_arpu: %w", err)
 	}
@@ -125,21 +133,178 @@ func pgMonthly(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(
 	return nil
 }
 
+// byteOrderProbe is true when the database sorts text in byte order (C,
+// C.UTF-8, POSIX): then ORDER BY isdn can use the primary keys.
+const byteOrderProbe = `SELECT 'B' < 'a' AND '+' < '/' AND '/' < '0' AND '9' < 'A' AND 'Z' < 'a' AND '+z' < '/A'`
+
+// orderBy returns the ORDER BY clause that yields ISDNs in byte order.
+func orderBy(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var bytewise bool
+	if err := pool.QueryRow(ctx, byteOrderProbe).Scan(&bytewise); err != nil {
+		return "", fmt.Errorf("postgres: collation probe: %w", err)
+	}
+	if bytewise {
+		return " ORDER BY isdn", nil
+	}
+	return ` ORDER BY isdn COLLATE "C"`, nil
+}
+
+// batchSize is the number of rows handed between goroutines at once.
+const batchSize = 512
+
 // digestPG streams the three tables concurrently into tallies made by mk and
-// returns them (one per table).
+// returns them. Profiles and monthly rows are read in ISDN order and merged,
+// so that each profile's Redis hash can be re-encoded (profileRawHash) while
+// holding one subscriber at a time.
 func digestPG(ctx context.Context, pool *pgxpool.Pool, mk func() *tally) ([]*tally, error) {
-	ts := []*tally{mk(), mk(), mk()}
+	order, err := orderBy(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	ts := []*tally{mk(), mk()}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return pgRecs(ctx, pool, nil, func(r *dataset.Recommendation) error { addRecFacts(ts[0], r); return nil })
 	})
+	profCh := make(chan []dataset.Profile, 4)
+	monCh := make(chan []dataset.Monthly, 4)
 	g.Go(func() error {
-		return pgProfiles(ctx, pool, nil, func(p *dataset.Profile) error { ts[1].add(cProfile, p.ISDN, p.Hash()); return nil })
+		defer close(profCh)
+		batch := make([]dataset.Profile, 0, batchSize)
+		err := pgQueryProfiles(ctx, pool, profileSQL+order, nil, func(p *dataset.Profile) error {
+			batch = append(batch, *p)
+			if len(batch) == batchSize {
+				if err := send(ctx, profCh, batch); err != nil {
+					return err
+				}
+				batch = make([]dataset.Profile, 0, batchSize)
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = send(ctx, profCh, batch)
+		}
+		return err
 	})
 	g.Go(func() error {
-		return pgMonthly(ctx, pool, nil, func(m *dataset.Monthly) error { ts[2].add(cMonthly, m.ISDN, m.Hash()); return nil })
+		defer close(monCh)
+		batch := make([]dataset.Monthly, 0, 8*batchSize)
+		err := pgQueryMonthly(ctx, pool, monthlySQL+order+", data_month", nil, func(m *dataset.Monthly) error {
+			batch = append(batch, *m)
+			if len(batch) == cap(batch) {
+				if err := send(ctx, monCh, batch); err != nil {
+					return err
+				}
+				batch = make([]dataset.Monthly, 0, 8*batchSize)
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = send(ctx, monCh, batch)
+		}
+		return err
 	})
+	g.Go(func() error { return mergeProfiles(ts[1], profCh, monCh) })
 	return ts, g.Wait()
+}
+
+func send[T any](ctx context.Context, ch chan<- []T, v []T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// monthStream yields the monthly rows of one subscriber at a time.
+type monthStream struct {
+	ch    <-chan []dataset.Monthly
+	buf   []dataset.Monthly
+	group []dataset.Monthly
+	last  string
+}
+
+// next returns the next subscriber's rows (nil at the end).
+func (s *monthStream) next() ([]dataset.Monthly, error) {
+	s.group = s.group[:0]
+	for {
+		if len(s.buf) == 0 {
+			b, ok := <-s.ch
+			if !ok {
+				if len(s.group) == 0 {
+					return nil, nil
+				}
+				return s.group, nil
+			}
+			s.buf = b
+		}
+		m := s.buf[0]
+		if len(s.group) > 0 && m.ISDN != s.group[0].ISDN {
+			return s.group, nil
+		}
+		if len(s.group) == 0 {
+			if m.ISDN <= s.last && s.last != "" {
+				return nil, fmt.Errorf("postgres: subscriber_monthly_arpu not in ISDN byte order (%q after %q): unexpected collation", m.ISDN, s.last)
+			}
+			s.last = m.ISDN
+		}
+		s.group = append(s.group, m)
+		s.buf = s.buf[1:]
+	}
+}
+
+// mergeProfiles joins profiles and monthly rows (both in ISDN byte order).
+func mergeProfiles(t *tally, profCh <-chan []dataset.Profile, monCh <-chan []dataset.Monthly) error {
+	ms := &monthStream{ch: monCh}
+	months, err := ms.next()
+	if err != nil {
+		return err
+	}
+	orphanMonths := func() error {
+		for i := range months {
+			t.add(cMonthly, months[i].ISDN, months[i].Hash())
+		}
+		// monthly rows without a profile row: no profile hash can hold them
+		t.add(cProfileRaw, months[0].ISDN, poison("months:"+months[0].ISDN))
+		months, err = ms.next()
+		return err
+	}
+	last := ""
+	for batch := range profCh {
+		for i := range batch {
+			p := &batch[i]
+			if last != "" && p.ISDN <= last {
+				return fmt.Errorf("postgres: subscriber_360_profiles not in ISDN byte order (%q after %q): unexpected collation", p.ISDN, last)
+			}
+			last = p.ISDN
+			for months != nil && months[0].ISDN < p.ISDN {
+				if err := orphanMonths(); err != nil {
+					return err
+				}
+			}
+			var mine []dataset.Monthly
+			if months != nil && months[0].ISDN == p.ISDN {
+				mine = months
+			}
+			t.add(cProfile, p.ISDN, p.Hash())
+			for j := range mine {
+				t.add(cMonthly, p.ISDN, mine[j].Hash())
+			}
+			t.add(cProfileRaw, p.ISDN, profileRawHash(p, mine))
+			if mine != nil {
+				if months, err = ms.next(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for months != nil {
+		if err := orphanMonths(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pgRows is what PostgreSQL holds for a set of subscribers.

@@ -224,30 +224,17 @@ func digestHashes(ctx context.Context, rdb redis.UniversalClient, o *Options, ke
 		} else if t.keep == nil && (rd.ttl == -1 || rd.ttl > o.TTL) {
 			ttls = append(ttls, ttlIssue{ISDN: isdn, Key: key, TTL: rd.ttl})
 		}
+		// Fast path: hash the stored strings. PostgreSQL's side hashes the
+		// canonical encoding of its rows, so equal data in canonical form gives
+		// equal digests; anything else (including equal data written in another
+		// JSON layout) is drilled into and decoded through the canonical encoding.
 		if !isProfile {
 			recs++
-			r, fe := dataset.RecommendationFromHash(rd.fields)
-			if rd.err != nil || fe != nil {
-				t.add(cRec, isdn, poison(key))
-				continue
-			}
-			t.add(cRec, isdn, r.Hash())
+			t.add(cRec, isdn, rawHash(rd.fields, dataset.RecommendationColumns, key))
 			continue
 		}
 		profiles++
-		if rd.err != nil {
-			t.add(cProfile, isdn, poison(key))
-			continue
-		}
-		d := decodeProfile(rd.fields)
-		if d.fault != nil {
-			t.add(cProfile, isdn, poison(key))
-			continue
-		}
-		t.add(cProfile, isdn, d.profile.Hash())
-		for j := range d.months {
-			t.add(cMonthly, isdn, d.months[j].Hash())
-		}
+		t.add(cProfileRaw, isdn, rawHash(rd.fields, dataset.ProfileFieldNames, key))
 	}
 	if t.keep == nil {
 		sc.mu.Lock()

@@ -157,7 +157,6 @@ func only(t *testing.T, rep *Report, classes ...string) {
 	}
 }
 
-
 // checkClean asserts a clean load has no findings, even after a profile hash
 // is rewritten with reordered JSON keys and other number formatting.
 func checkClean(t *testing.T, w *world) {

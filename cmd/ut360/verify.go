@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +45,7 @@ unreadable --source · 3 a store unreachable.`,
 			&cli.DurationFlag{Name: "ttl", Value: verify.DefaultTTL, Usage: "longest TTL a subscriber key may carry"},
 			&cli.IntFlag{Name: "buckets", Value: verify.DefaultBuckets, Usage: "checksum buckets (rounded up to a power of two)"},
 			&cli.IntFlag{Name: "workers", Value: verify.DefaultWorkers, Usage: "concurrent Redis readers"},
+			&cli.BoolFlag{Name: "floor", Hidden: true, Usage: "benchmark helper: measure the raw read floor (COPY out + pipelined HGETALL), print JSON"},
 		},
 		Action: runVerify,
 	}
@@ -81,6 +83,13 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	defer rdb.Close()
+	if c.Bool("floor") {
+		f, err := verify.ReadFloor(c.Context, pool, rdb, o.Keys, o.Workers)
+		if err != nil {
+			return fmt.Errorf("verify --floor: %w", err)
+		}
+		return json.NewEncoder(e.stdout).Encode(f)
+	}
 
 	rep, err := verify.Run(c.Context, pool, rdb, o)
 	switch {

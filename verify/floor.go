@@ -1,0 +1,125 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// Floor is the raw read floor of a verify: the time to stream every row out of
+// PostgreSQL (COPY ... TO STDOUT, discarded) and every rec/profile hash out of
+// Redis (SCAN + pipelined HGETALL, not decoded), with no comparison.
+type Floor struct {
+	PGSeconds    float64 `json:"pg_seconds"`
+	PGBytes      int64   `json:"pg_bytes"`
+	RedisSeconds float64 `json:"redis_seconds"`
+	RedisHashes  int64   `json:"redis_hashes"`
+	// Seconds is the wall time with both stores read concurrently, as verify does.
+	Seconds float64 `json:"seconds"`
+}
+
+type countWriter struct{ n atomic.Int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
+
+// ReadFloor measures the raw read floor for namespace k with workers Redis readers.
+func ReadFloor(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, k dataset.Keys, workers int) (Floor, error) {
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	var f Floor
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		t := time.Now()
+		var cw countWriter
+		tg, tctx := errgroup.WithContext(gctx)
+		for _, table := range []string{"recommendations", "subscriber_360_profiles", "subscriber_monthly_arpu"} {
+			tg.Go(func() error {
+				conn, err := pool.Acquire(tctx)
+				if err != nil {
+					return fmt.Errorf("postgres: %w", err)
+				}
+				defer conn.Release()
+				_, err = conn.Conn().PgConn().CopyTo(tctx, &cw, "COPY "+table+" TO STDOUT")
+				if err != nil {
+					return fmt.Errorf("postgres: copy %s: %w", table, err)
+				}
+				return nil
+			})
+		}
+		err := tg.Wait()
+		f.PGSeconds, f.PGBytes = time.Since(t).Seconds(), cw.n.Load()
+		return err
+	})
+	g.Go(func() error {
+		t := time.Now()
+		n, err := floorRedis(gctx, rdb, k, workers)
+		f.RedisSeconds, f.RedisHashes = time.Since(t).Seconds(), n
+		return err
+	})
+	err := g.Wait()
+	f.Seconds = time.Since(start).Seconds()
+	return f, err
+}
+
+func floorRedis(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, workers int) (int64, error) {
+	batches := make(chan []string, workers)
+	var n atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		var cursor uint64
+		var batch []string
+		for {
+			keys, next, err := rdb.Scan(gctx, cursor, k.Pattern(), scanCount).Result()
+			if err != nil {
+				return fmt.Errorf("redis: scan: %w", err)
+			}
+			for _, key := range keys {
+				if strings.HasPrefix(key, k.RecPrefix()) || strings.HasPrefix(key, k.ProfilePrefix()) {
+					batch = append(batch, key)
+				}
+			}
+			if len(batch) >= fetchKeys || next == 0 && len(batch) > 0 {
+				select {
+				case batches <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				batch = nil
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	})
+	for range workers {
+		g.Go(func() error {
+			for batch := range batches {
+				_, err := rdb.Pipelined(gctx, func(p redis.Pipeliner) error {
+					for _, key := range batch {
+						p.HGetAll(gctx, key)
+					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("redis: hgetall: %w", err)
+				}
+				n.Add(int64(len(batch)))
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return n.Load(), err
+}
