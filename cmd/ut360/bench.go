@@ -31,7 +31,7 @@ recommendations, read once at start).
 
 Examples:
    ut360 bench --all --duration 3s               # every built-in scenario
-   ut360 bench scenarios/isdn_lookup.yaml --target redis
+   ut360 bench --target redis scenarios/isdn_lookup.yaml   # flags before files
    ut360 bench compare results/BASE results/NEW --max-regression 10%
 
 Exit codes: 0 all thresholds held · 1 a threshold missed · 2 bad scenario or

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# make bench-harness — how accurate is `ut360 bench`? Measured in one run, on one dataset:
+#
+#  1. Single-ISDN lookup, same concurrency, same keys, same statement:
+#     PostgreSQL: ut360 (scenarios/isdn_lookup.yaml, --target postgres) vs pgbench -M prepared
+#       running the very same SELECT with the ISDN as a bound parameter ($1). pgbench cannot
+#       draw a string key from a list, so the harness picks HARNESS_KEYS (≤ 128, pgbench's
+#       script limit) loaded ISDNs, passes them as -D k0=… k127=… and gives pgbench one script
+#       per key ("… WHERE isdn = :kI", all weight 1: a uniform draw). ut360 gets the same ISDNs
+#       through --keys-file.
+#     Redis: ut360 (--target redis) vs redis-benchmark "HGETALL ns:rec:__rand_int__ -r K".
+#       redis-benchmark can only substitute a 12-digit number into a key, so the harness COPYs
+#       the K rec hashes to companion keys ns:rec:000000000000 … (same content) and both tools
+#       read exactly those keys; ut360 gets the 12-digit names through --keys-file.
+#     Each pair runs twice in the order ut360, tool, tool, ut360 (drift cancels); the figures
+#     are the means. Goal: ut360 throughput ≥ 0.9× the tool's, ut360 p50 within 20% of it.
+#  2. Stall: CLIENT PAUSE 500 on Redis (and a 500 ms ACCESS EXCLUSIVE lock on PostgreSQL)
+#     during an open-model run must show in p99.9 (≥ 400 ms); during a closed-model run the
+#     raw p99.9 hides it while the coordinated-omission-corrected p99.9 shows it.
+#     The open model runs at half the throughput measured in step 1 (a healthy server); the
+#     closed run lasts HARNESS_STALL_CLOSED (10s). Note: CLIENT PAUSE pauses every client of
+#     that Redis server for 500 ms.
+#
+# Writes results/harness-<UTC timestamp>.json (with commit, nproc, dataset size) and exits 1
+# when a goal is missed. Uses its own PostgreSQL schema and Redis namespace, removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-bin/ut360}
+N=${HARNESS_N:-20000}              # subscribers loaded (key count matters little: PK lookups)
+C=${HARNESS_CONCURRENCY:-8}        # clients / workers for every tool
+D=${HARNESS_DURATION:-8}           # seconds per measurement
+K=${HARNESS_KEYS:-128}             # keys shared by the tools (pgbench allows ≤ 128 scripts)
+SCHEMA=ut360_harness
+NS=ut360harness
+PGBASE=${UT360_PG_URL:-postgres://postgres@127.0.0.1:5432/ut360?sslmode=disable}
+REDIS_URL=${UT360_REDIS_URL:-redis://127.0.0.1:6379/0}
+case "$PGBASE" in *\?*) PGURL="$PGBASE&search_path=$SCHEMA" ;; *) PGURL="$PGBASE?search_path=$SCHEMA" ;; esac
+PGCONN="${PGBASE%%\?*}"            # libpq URL without ut360's query parameters
+[[ "$REDIS_URL" =~ ^redis://([^:/@]*@)?([^:/]+):([0-9]+) ]] && RHOST=${BASH_REMATCH[2]} RPORT=${BASH_REMATCH[3]} || { RHOST=127.0.0.1; RPORT=6379; }
+rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
+psqlh() { PGOPTIONS="-c search_path=$SCHEMA" psql -X -q -v ON_ERROR_STOP=1 "$PGCONN" "$@"; }
+say() { echo "bench-harness: $*" >&2; }
+
+for t in pgbench redis-benchmark psql redis-cli jq; do
+  command -v "$t" >/dev/null || { say "$t missing; run 'make services' (installs postgresql and redis-tools) or apt-get install jq"; exit 3; }
+done
+[ -x "$BIN" ] || { say "$BIN missing; run make build"; exit 3; }
+
+TS=$(date -u +%Y%m%d-%H%M%S)
+WORK=$(mktemp -d)
+OUT=results/harness-$TS.json
+cleanup() {
+  rcli --scan --pattern "$NS:*" | xargs -r -n 500 redis-cli -h "$RHOST" -p "$RPORT" UNLINK >/dev/null || true
+  psql -X -q "$PGCONN" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mkdir -p results
+
+say "loading $N subscribers into schema $SCHEMA and namespace $NS"
+psql -X -q "$PGCONN" -c "CREATE SCHEMA IF NOT EXISTS $SCHEMA"
+"$BIN" -q gen --subscribers "$N" --out "$WORK/data" --force >/dev/null
+"$BIN" -q --pg "$PGURL" --namespace "$NS" load --data "$WORK/data" >/dev/null
+
+# The shared keys: K loaded ISDNs (spread by md5 order), and their 12-digit companion names.
+psqlh -At -c "SELECT isdn FROM recommendations ORDER BY md5(isdn) LIMIT $K" >"$WORK/keys.txt"
+: >"$WORK/intkeys.txt"
+i=0
+while read -r isdn; do
+  n=$(printf '%012d' "$i")
+  [ "$(rcli COPY "$NS:rec:$isdn" "$NS:rec:$n" REPLACE)" = 1 ] || { say "COPY $NS:rec:$isdn failed"; exit 3; }
+  echo "$n" >>"$WORK/intkeys.txt"
+  i=$((i + 1))
+done <"$WORK/keys.txt"
+K=$i
+
+# pgbench: the isdn_lookup SELECT verbatim, one script per key, the key a bound parameter.
+SQL=$(sed -n 's/^ *- sql: \(SELECT .*\) WHERE isdn = \$1$/\1 WHERE isdn =/p' scenarios/isdn_lookup.yaml)
+[ -n "$SQL" ] || { say "cannot read the SELECT from scenarios/isdn_lookup.yaml"; exit 3; }
+mkdir -p "$WORK/pgb"
+PGB_ARGS=()
+i=0
+while read -r isdn; do
+  echo "$SQL :k$i;" >"$WORK/pgb/q$i.sql"
+  PGB_ARGS+=(-D "k$i=$isdn" -f "$WORK/pgb/q$i.sql")
+  i=$((i + 1))
+done <"$WORK/keys.txt"
+
+# ut360 run → "throughput p50_ms p99.9_ms raw_or_intended corrected_p99.9" for its only result.
+ut360_run() { # $1 target, $2 keys file, $3 tag, $4 scenario file, rest: extra flags
+  local target=$1 keys=$2 tag=$3 file=$4; shift 4
+  local dir="$WORK/ut360-$tag"
+  # Flags go before the file: urfave/cli stops parsing flags at the first argument.
+  "$BIN" -q --pg "$PGURL" --redis "$REDIS_URL" --namespace "$NS" bench --target "$target" \
+    --keys-file "$keys" --out "$dir" "$@" "$file" >"$WORK/$tag.out" 2>&1 || [ $? = 1 ] || { cat "$WORK/$tag.out" >&2; exit 3; }
+  jq -r '.scenarios[0].results[0] | "\(.throughput) \(.latency.p50_ms) \(.latency["p99.9_ms"]) \(.corrected["p99.9_ms"] // 0) \(.ops) \(.late // 0)"' "$dir"/*/summary.json
+}
+
+pgbench_run() { # → "tps p50_ms"
+  local log="$WORK/pgblog-$1"
+  mkdir -p "$log"
+  (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" pgbench -n -M prepared -c "$C" -j 2 -T "$D" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
+    { cat "$log/out.txt" >&2; exit 3; }
+  local tps p50
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log/out.txt")
+  p50=$(cat "$log"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]/1000}')
+  echo "$tps $p50"
+}
+
+rbench_run() { # $1 requests → "rps p50_ms"
+  redis-benchmark -h "$RHOST" -p "$RPORT" -c "$C" -n "$1" -r "$K" --csv HGETALL "$NS:rec:__rand_int__" |
+    awk -F'","' 'NR==2 {print $2, $5}'
+}
+
+# num NAME… — every named variable must hold a number (a failed step inside $(…) leaves it empty).
+num() {
+  local v
+  for v in "$@"; do
+    [[ "${!v:-}" =~ ^[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$ ]] || { say "step failed: $v='${!v:-}'"; exit 3; }
+  done
+}
+
+mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", (a + b) / 2}'; }
+
+LOOKUP=scenarios/isdn_lookup.yaml
+COMMON=(--concurrency "$C" --duration "${D}s" --warmup 1s)
+say "PostgreSQL lookup: ut360 vs pgbench -M prepared, $C clients, ${D}s each, twice"
+read -r u1 up1 _ <<<"$(ut360_run postgres "$WORK/keys.txt" pg1 "$LOOKUP" "${COMMON[@]}")"
+read -r g1 gp1 <<<"$(pgbench_run 1)"
+read -r g2 gp2 <<<"$(pgbench_run 2)"
+read -r u2 up2 _ <<<"$(ut360_run postgres "$WORK/keys.txt" pg2 "$LOOKUP" "${COMMON[@]}")"
+num u1 up1 g1 gp1 g2 gp2 u2 up2
+UT_PG_TPS=$(mean "$u1" "$u2") UT_PG_P50=$(mean "$up1" "$up2") PGB_TPS=$(mean "$g1" "$g2") PGB_P50=$(mean "$gp1" "$gp2")
+
+say "Redis lookup: ut360 vs redis-benchmark, $C clients, ~${D}s each, twice"
+read -r r1 rp1 _ <<<"$(ut360_run redis "$WORK/intkeys.txt" rd1 "$LOOKUP" "${COMMON[@]}")"
+num r1 rp1
+REQS=$(awk -v t="$r1" -v d="$D" 'BEGIN {n = t * d; printf "%d", (n < 1000 ? 1000 : n)}')
+read -r b1 bp1 <<<"$(rbench_run "$REQS")"
+read -r b2 bp2 <<<"$(rbench_run "$REQS")"
+read -r r2 rp2 _ <<<"$(ut360_run redis "$WORK/intkeys.txt" rd2 "$LOOKUP" "${COMMON[@]}")"
+num b1 bp1 b2 bp2 r2 rp2
+UT_RD_TPS=$(mean "$r1" "$r2") UT_RD_P50=$(mean "$rp1" "$rp2") RB_TPS=$(mean "$b1" "$b2") RB_P50=$(mean "$bp1" "$bp2")
+
+# Stall runs: the lookup after 1 s warmup; the stall starts 2.5 s after launch.
+stall_file() { # $1 name, $2 load line
+  cat >"$WORK/$1.yaml" <<EOF
+name: $1
+description: isdn lookup under a 500 ms server stall
+keys: {distribution: uniform}
+load: $2
+redis:
+  commands: [[HGETALL, "{ns}:rec:{isdn}"]]
+  decode: rec
+postgres:
+  queries:
+    - sql: $SQL \$1
+      args: ["{isdn}"]
+EOF
+  echo "$WORK/$1.yaml"
+}
+# Open model at half the throughput measured above (a healthy, unsaturated server); the closed
+# run long enough that its C stalled samples are fewer than 0.1% of all (what lets raw p99.9 hide them).
+half() { awk -v t="$1" 'BEGIN {r = int(t / 2); printf "%d", (r < 100 ? 100 : r)}'; }
+OPEN_RD=$(stall_file stall_open_rd "{model: open, rate: $(half "$UT_RD_TPS"), max_in_flight: 64, warmup: 1s, duration: 4s}")
+OPEN_PG=$(stall_file stall_open_pg "{model: open, rate: $(half "$UT_PG_TPS"), max_in_flight: 64, warmup: 1s, duration: 4s}")
+CLOSED=$(stall_file stall_closed "{model: closed, concurrency: $C, warmup: 1s, duration: ${HARNESS_STALL_CLOSED:-10s}}")
+pause_redis() { sleep 2.5; rcli CLIENT PAUSE 500 ALL >/dev/null; }
+lock_pg() { sleep 2.5; psqlh -c "BEGIN; LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0.5); COMMIT;" >/dev/null; }
+say "stall: CLIENT PAUSE 500 during open- and closed-model Redis runs; a 500 ms table lock during PostgreSQL runs"
+pause_redis & read -r _ _ SO_RD _ _ SO_RD_LATE <<<"$(ut360_run redis "$WORK/intkeys.txt" so-rd "$OPEN_RD")"; wait
+pause_redis & read -r _ _ SC_RD SC_RD_CORR SC_RD_OPS _ <<<"$(ut360_run redis "$WORK/intkeys.txt" sc-rd "$CLOSED")"; wait
+lock_pg & read -r _ _ SO_PG _ _ SO_PG_LATE <<<"$(ut360_run postgres "$WORK/keys.txt" so-pg "$OPEN_PG")"; wait
+lock_pg & read -r _ _ SC_PG SC_PG_CORR SC_PG_OPS _ <<<"$(ut360_run postgres "$WORK/keys.txt" sc-pg "$CLOSED")"; wait
+num SO_RD SO_RD_LATE SC_RD SC_RD_CORR SC_RD_OPS SO_PG SO_PG_LATE SC_PG SC_PG_CORR SC_PG_OPS
+
+jq -n \
+  --arg ts "$TS" --arg commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" --argjson nproc "$(nproc)" \
+  --argjson n "$N" --argjson c "$C" --argjson d "$D" --argjson k "$K" \
+  --arg pgbench "$(pgbench --version)" --arg rbench "$(redis-benchmark --version)" \
+  --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
+  --argjson ut_rd_tps "$UT_RD_TPS" --argjson ut_rd_p50 "$UT_RD_P50" --argjson rb_tps "$RB_TPS" --argjson rb_p50 "$RB_P50" \
+  --argjson so_rd "$SO_RD" --argjson so_rd_late "$SO_RD_LATE" --argjson sc_rd "$SC_RD" --argjson sc_rd_corr "$SC_RD_CORR" --argjson sc_rd_ops "$SC_RD_OPS" \
+  --argjson so_pg "$SO_PG" --argjson so_pg_late "$SO_PG_LATE" --argjson sc_pg "$SC_PG" --argjson sc_pg_corr "$SC_PG_CORR" --argjson sc_pg_ops "$SC_PG_OPS" \
+  --argjson runs "$(jq -n --arg a "$u1 $u2" --arg b "$g1 $g2" --arg c "$r1 $r2" --arg d "$b1 $b2" '{ut360_pg_tps: $a, pgbench_tps: $b, ut360_redis_tps: $c, redis_benchmark_rps: $d}')" \
+  '{
+    benchmark: "bench-harness", format_version: 1, timestamp: $ts, commit: $commit, nproc: $nproc,
+    dataset: {subscribers: $n, shared_keys: $k}, concurrency: $c, duration_s: $d, tools: {pgbench: $pgbench, redis_benchmark: $rbench},
+    commands: {
+      ut360_postgres: "ut360 bench --target postgres --keys-file KEYS --concurrency \($c) --duration \($d)s --warmup 1s scenarios/isdn_lookup.yaml",
+      pgbench: "pgbench -n -M prepared -c \($c) -j 2 -T \($d) -l -D k0=ISDN0 -f q0.sql … -D k\($k-1)=… -f q\($k-1).sql  (qI.sql: the isdn_lookup SELECT … WHERE isdn = :kI;)",
+      ut360_redis: "ut360 bench --target redis --keys-file 12-DIGIT-NAMES --concurrency \($c) --duration \($d)s --warmup 1s scenarios/isdn_lookup.yaml",
+      redis_benchmark: "redis-benchmark -c \($c) -n N -r \($k) --csv HGETALL ut360harness:rec:__rand_int__"
+    },
+    runs: $runs,
+    postgres: {ut360_tps: $ut_pg_tps, pgbench_tps: $pgb_tps, throughput_ratio: ($ut_pg_tps / $pgb_tps),
+               ut360_p50_ms: $ut_pg_p50, pgbench_p50_ms: $pgb_p50, p50_rel_diff: ((($ut_pg_p50 - $pgb_p50) / $pgb_p50))},
+    redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: ($ut_rd_tps / $rb_tps),
+            ut360_p50_ms: $ut_rd_p50, redis_benchmark_p50_ms: $rb_p50, p50_rel_diff: ((($ut_rd_p50 - $rb_p50) / $rb_p50))},
+    stall: {
+      redis_open_p999_ms: $so_rd, redis_open_late: $so_rd_late, redis_closed_raw_p999_ms: $sc_rd, redis_closed_corrected_p999_ms: $sc_rd_corr, redis_closed_ops: $sc_rd_ops,
+      postgres_open_p999_ms: $so_pg, postgres_open_late: $so_pg_late, postgres_closed_raw_p999_ms: $sc_pg, postgres_closed_corrected_p999_ms: $sc_pg_corr, postgres_closed_ops: $sc_pg_ops
+    }
+  }
+  | .goals = {
+      postgres_throughput: (.postgres.throughput_ratio >= 0.9),
+      postgres_p50: ((.postgres.p50_rel_diff | fabs) <= 0.2),
+      redis_throughput: (.redis.throughput_ratio >= 0.9),
+      redis_p50: ((.redis.p50_rel_diff | fabs) <= 0.2),
+      redis_open_shows_stall: (.stall.redis_open_p999_ms >= 400),
+      redis_closed_raw_hides_stall: (.stall.redis_closed_raw_p999_ms < 400),
+      redis_closed_corrected_shows_stall: (.stall.redis_closed_corrected_p999_ms >= 400),
+      postgres_open_shows_stall: (.stall.postgres_open_p999_ms >= 400),
+      postgres_closed_raw_hides_stall: (.stall.postgres_closed_raw_p999_ms < 400),
+      postgres_closed_corrected_shows_stall: (.stall.postgres_closed_corrected_p999_ms >= 400)
+    }
+  | .passed = ([.goals[]] | all)' >"$OUT"
+
+jq -r '"PostgreSQL  ut360 \(.postgres.ut360_tps|floor)/s p50 \(.postgres.ut360_p50_ms*1000|floor)µs   pgbench \(.postgres.pgbench_tps|floor)/s p50 \(.postgres.pgbench_p50_ms*1000|floor)µs   ratio \(.postgres.throughput_ratio*100|floor)%  p50 diff \(.postgres.p50_rel_diff*100|floor)%",
+       "Redis       ut360 \(.redis.ut360_tps|floor)/s p50 \(.redis.ut360_p50_ms*1000|floor)µs   redis-benchmark \(.redis.redis_benchmark_rps|floor)/s p50 \(.redis.redis_benchmark_p50_ms*1000|floor)µs   ratio \(.redis.throughput_ratio*100|floor)%  p50 diff \(.redis.p50_rel_diff*100|floor)%",
+       "stall       Redis open p99.9 \(.stall.redis_open_p999_ms)ms; closed raw \(.stall.redis_closed_raw_p999_ms)ms, corrected \(.stall.redis_closed_corrected_p999_ms)ms",
+       "            PostgreSQL open p99.9 \(.stall.postgres_open_p999_ms)ms; closed raw \(.stall.postgres_closed_raw_p999_ms)ms, corrected \(.stall.postgres_closed_corrected_p999_ms)ms",
+       (.goals | to_entries[] | "  \(if .value then "ok  " else "MISS" end) \(.key)"),
+       "wrote '"$OUT"'"' "$OUT"
+[ "$(jq -r .passed "$OUT")" = true ] || { say "a goal was missed (see $OUT)"; exit 1; }
