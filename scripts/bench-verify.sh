@@ -15,7 +15,8 @@
 # RSS ≤ 512 MB at BIG_N=1,000,000 (skip the large scale with BIG_N=0).
 #
 # Environment: N (default 214000), BIG_N (default 1000000), BIN (bin/ut360),
-# RESULTS (results), PG_BASE (PostgreSQL URL with a query string), REDIS_URL.
+# RESULTS (results), PG_BASE (PostgreSQL URL with a query string), REDIS_URL
+# (default db 15 of the local server, see below).
 # Uses its own PostgreSQL schema and Redis namespace and removes them.
 # Exit 0 when every target is met, 1 otherwise, 2 on setup errors.
 set -euo pipefail
@@ -26,7 +27,10 @@ N=${N:-214000}
 BIG_N=${BIG_N:-1000000}
 RESULTS=${RESULTS:-results}
 PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432/ut360?sslmode=disable}
-REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+# A logical database of its own: SCAN walks a whole database, and db 0 of a
+# shared development Redis may hold millions of other keys (a production cache
+# is dedicated). Only this run's namespace is written and removed; never FLUSHDB.
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/15}
 MAX_RATIO=2
 MAX_WALL_REF=10
 MAX_WALL_BIG=60
@@ -89,6 +93,7 @@ scale() {
 }
 
 mkdir -p "$RESULTS"
+dbkeys=$(rcli dbsize)
 scales="[$(scale "$N" "$MAX_WALL_REF")"
 if [ "$BIG_N" != 0 ]; then
 	scales="$scales,$(scale "$BIG_N" "$MAX_WALL_BIG")"
@@ -96,10 +101,10 @@ fi
 scales="$scales]"
 out="$RESULTS/verify-$(date -u +%Y%m%dT%H%M%SZ).json"
 jq -n --argjson scales "$scales" --arg commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
-	--arg dirty "$(git status --porcelain -- verify cmd 2>/dev/null | head -1)" --argjson nproc "$(nproc)" \
-	--arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
+	--arg dirty "$(git status --porcelain -- verify cmd/ut360/verify.go scripts/bench-verify.sh 2>/dev/null | head -1)" --argjson nproc "$(nproc)" \
+	--arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson dbkeys "$dbkeys" '
 	{format_version: 1, benchmark: "verify", commit: ($commit + (if $dirty != "" then "-dirty" else "" end)),
-	 nproc: $nproc, finished_at: $started,
+	 nproc: $nproc, finished_at: $started, redis_db_keys_before: $dbkeys,
 	 floor_method: "COPY <table> TO STDOUT (3 tables, concurrent) + SCAN and pipelined HGETALL of every rec/profile hash, both stores concurrently; second of two runs",
 	 scales: $scales, pass: ([$scales[].pass] | all)}' >"$out"
 echo "bench-verify: wrote $out" >&2
