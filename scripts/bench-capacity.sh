@@ -36,7 +36,8 @@ used_memory() { redis-cli -u "$REDIS_URL" info memory | awk -F: '/^used_memory:/
 
 # run N LABEL: gen, migrate, load, capacity; prints nothing, leaves $tmp/LABEL.*
 run() {
-	local n=$1 label=$2 schema="cap_${label}_$id" ns="ut360cap-$label-$id"
+	local n=$1 label=$2
+	local schema="cap_${label}_$id" ns="ut360cap-$label-$id"
 	schemas+=("$schema"); namespaces+=("$ns")
 	local pg="${PG_BASE}&search_path=$schema"
 	"$BIN" --pg "$PG_BASE" migrate status >/dev/null # creates database ut360 if missing
