@@ -42,7 +42,9 @@ func TestVerifyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := []string{"--pg", pg.URL, "--redis", rd.URL, "--namespace", rd.Namespace, "--quiet"}
-	ut := func(args ...string) (int, string, string) { return runUT(t, append(append([]string{}, g...), args...)...) }
+	ut := func(args ...string) (int, string, string) {
+		return runUT(t, append(append([]string{}, g...), args...)...)
+	}
 	if code, out, errb := ut("load", "--data", data, "--rejects", "-"); code != 0 {
 		t.Fatalf("load: exit %d\n%s\n%s", code, out, errb)
 	}
