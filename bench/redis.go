@@ -48,8 +48,16 @@ func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
 		key = keys[0]
 	}
 	if len(t.op.Commands) == 1 && !t.op.PerKey {
-		c := t.rdb.Do(ctx, t.expand(t.op.Commands[0], key)...)
-		return t.reply(c)
+		cmd := t.op.Commands[0]
+		if len(cmd) == 2 && strings.EqualFold(cmd[0], "HGETALL") {
+			// The typed command reads the reply straight into a map[string]string.
+			h, err := t.rdb.HGetAll(ctx, t.expand(cmd[1:], key)[0].(string)).Result()
+			if err != nil {
+				return opResult{}, err
+			}
+			return t.hash(h)
+		}
+		return t.reply(t.rdb.Do(ctx, t.expand(cmd, key)...))
 	}
 	pipe := t.rdb.Pipeline()
 	if t.op.PerKey {
@@ -91,22 +99,29 @@ func (t *redisTarget) reply(c *redis.Cmd) (opResult, error) {
 	if isEmptyReply(v) {
 		return opResult{}, nil
 	}
-	switch t.op.Decode {
-	case "rec":
+	if t.op.Decode == "rec" || t.op.Decode == "profile" {
 		h, err := stringMap(v)
 		if err != nil {
 			return opResult{}, err
 		}
+		return t.hash(h)
+	}
+	return opResult{items: 1}, nil
+}
+
+// hash checks a hash reply; an empty one counts as not found.
+func (t *redisTarget) hash(h map[string]string) (opResult, error) {
+	if len(h) == 0 {
+		return opResult{}, nil
+	}
+	switch t.op.Decode {
+	case "rec":
 		rec, fe := dataset.RecommendationFromHash(h)
 		if fe != nil {
 			return opResult{}, fmt.Errorf("%w: rec hash: %v", errDecode, fe)
 		}
 		_ = rec.BadDebtRisk == "LOW" // use case 1: the offer decision
 	case "profile":
-		h, err := stringMap(v)
-		if err != nil {
-			return opResult{}, err
-		}
 		if _, _, fe := dataset.ProfileFromHash(h); fe != nil {
 			return opResult{}, fmt.Errorf("%w: profile hash: %v", errDecode, fe)
 		}

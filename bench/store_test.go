@@ -82,7 +82,7 @@ func TestAgainstStores(t *testing.T) {
 func testBuiltin(t *testing.T, s *stores) {
 	ctx := context.Background()
 	o := s.options(t)
-	o.Builtin, o.Duration, o.Warmup, o.WarmupSet, o.Concurrency = true, 900*time.Millisecond, 100*time.Millisecond, true, 2
+	o.Builtin, o.Duration, o.Warmup, o.WarmupSet, o.Concurrency = true, 700*time.Millisecond, 100*time.Millisecond, true, 2
 	run, err := RunFiles(ctx, o)
 	if err != nil && !errors.Is(err, ErrThresholds) {
 		t.Fatal(err)
