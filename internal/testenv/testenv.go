@@ -152,7 +152,7 @@ func NewRedis(t testing.TB) *Redis {
 
 // DeleteNamespace removes every key under ns: (and nothing else).
 func DeleteNamespace(ctx context.Context, c *redis.Client, ns string) error {
-	it := c.Scan(ctx, 0, ns+":*", 1000).Iterator()
+	it := c.Scan(ctx, 0, ns+":*", 20000).Iterator() // large COUNT: few round trips on a big shared server
 	var batch []string
 	for it.Next(ctx) {
 		batch = append(batch, it.Val())
