@@ -61,11 +61,36 @@ type world struct {
 	dir  string
 }
 
+// testDB is the Redis logical database of these tests. Verify SCANs a whole
+// database; db 0 of a shared development server can hold millions of other
+// keys, which would make every run here take seconds. The namespace stays
+// private and is deleted afterwards; nothing is flushed.
+const testDB = 14
+
+// privateRedis is testenv.NewRedis on database testDB.
+func privateRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	rd := testenv.NewRedis(t)
+	opt, err := redis.ParseURL(rd.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.DB = testDB
+	c := redis.NewClient(opt)
+	t.Cleanup(func() {
+		if err := testenv.DeleteNamespace(context.Background(), c, rd.Namespace); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		c.Close()
+	})
+	return c, rd.Namespace
+}
+
 func load(t *testing.T, dir string) *world {
 	t.Helper()
 	pg := testenv.NewMigratedPG(t)
-	rd := testenv.NewRedis(t)
-	w := &world{pool: pg.Pool, rdb: rd.Client, keys: dataset.NewKeys(rd.Namespace), dir: dir}
+	rdb, ns := privateRedis(t)
+	w := &world{pool: pg.Pool, rdb: rdb, keys: dataset.NewKeys(ns), dir: dir}
 	_, err := loader.Load(context.Background(), w.pool, w.rdb, loader.Options{Data: dir, Postgres: true, Redis: true,
 		Keys: w.keys, RejectsPath: "-", Progress: progress.Quiet, Out: ioDiscard{}})
 	if err != nil {

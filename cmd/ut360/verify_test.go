@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/exitcode"
@@ -41,7 +44,25 @@ func TestVerifyCLI(t *testing.T) {
 	if _, err := dataset.Generate(context.Background(), dataset.GenOptions{Subscribers: 150, Out: data}); err != nil {
 		t.Fatal(err)
 	}
-	g := []string{"--pg", pg.URL, "--redis", rd.URL, "--namespace", rd.Namespace, "--quiet"}
+	// Database 14: verify SCANs a whole database and db 0 of a shared server
+	// may hold millions of unrelated keys. The namespace is private and removed.
+	u, err := url.Parse(rd.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/14"
+	opt, err := redis.ParseURL(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db14 := redis.NewClient(opt)
+	t.Cleanup(func() {
+		if err := testenv.DeleteNamespace(context.Background(), db14, rd.Namespace); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		db14.Close()
+	})
+	g := []string{"--pg", pg.URL, "--redis", u.String(), "--namespace", rd.Namespace, "--quiet"}
 	ut := func(args ...string) (int, string, string) {
 		return runUT(t, append(append([]string{}, g...), args...)...)
 	}
@@ -52,7 +73,7 @@ func TestVerifyCLI(t *testing.T) {
 		t.Fatalf("clean verify: exit %d\n%s\n%s", code, out, errb)
 	}
 	isdn := dataset.ISDNFor(dataset.DefaultSeed, 0)
-	if err := rd.Client.HSet(context.Background(), dataset.NewKeys(rd.Namespace).Rec(isdn), "arpu_trend", "XX").Err(); err != nil {
+	if err := db14.HSet(context.Background(), dataset.NewKeys(rd.Namespace).Rec(isdn), "arpu_trend", "XX").Err(); err != nil {
 		t.Fatal(err)
 	}
 	report := filepath.Join(t.TempDir(), "verify.json")
