@@ -6,6 +6,7 @@ package capacity
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 const (
 	StatUsedMemoryDelta = "used_memory_delta"
 	StatDurationMS      = "duration_ms"
+	StatIndexKeys       = "index_keys"
 )
 
 // Family is one Redis key family of SPEC §3 as measured.
@@ -216,22 +218,25 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 		f.BytesPerSubscriber = f.TotalBytes / subs
 		m.Families = append(m.Families, f)
 	}
-	// Index families and meta:stats: every key, measured whole.
-	for _, fam := range []struct{ name, pattern string }{
-		{"idx:service", k.IndexPrefix() + "service:*"},
-		{"idx:risk", k.IndexPrefix() + "risk:*"},
-		{"idx:cluster", k.IndexPrefix() + "cluster:*"},
+	// Index families and meta:stats: every key, measured whole. The loader lists
+	// the live index keys in meta:stats, so no SCAN of a possibly huge keyspace.
+	var indexKeys []string
+	if err := json.Unmarshal([]byte(stats[StatIndexKeys]), &indexKeys); err != nil {
+		return fmt.Errorf("redis: meta:stats %s is not a JSON list (load with this ut360 version): %w", StatIndexKeys, err)
+	}
+	sort.Strings(indexKeys)
+	for _, fam := range []struct{ name, prefix string }{
+		{"idx:service", k.IndexPrefix() + "service:"},
+		{"idx:risk", k.IndexPrefix() + "risk:"},
+		{"idx:cluster", k.IndexPrefix() + "cluster:"},
 		{"meta:stats", k.Stats()},
 	} {
 		var keys []string
-		it := rdb.Scan(ctx, 0, globEscapeNS(k, fam.pattern), 1000).Iterator()
-		for it.Next(ctx) {
-			keys = append(keys, it.Val())
+		for _, key := range append(indexKeys, k.Stats()) {
+			if strings.HasPrefix(key, fam.prefix) {
+				keys = append(keys, key)
+			}
 		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("redis: scan %s: %w", fam.pattern, err)
-		}
-		sort.Strings(keys)
 		f, err := sampleFamily(ctx, rdb, fam.name, keys)
 		if err != nil {
 			return err
@@ -249,13 +254,6 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 		m.RedisDeltaRatio = m.RedisBytes / float64(m.RedisLoadDelta)
 	}
 	return nil
-}
-
-// globEscapeNS escapes the namespace part of a pattern built from k.
-func globEscapeNS(k dataset.Keys, pattern string) string {
-	ns := k.Namespace()
-	esc := strings.TrimSuffix(k.Pattern(), ":*")
-	return esc + strings.TrimPrefix(pattern, ns)
 }
 
 func sampleISDNs(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, n int) ([]string, error) {

@@ -24,7 +24,7 @@ import (
 // Defaults, overridable with UT360_TEST_PG_URL and UT360_TEST_REDIS_URL.
 const (
 	DefaultPG    = "postgres://postgres@127.0.0.1:5432/ut360_test?sslmode=disable"
-	DefaultRedis = "redis://127.0.0.1:6379/0"
+	DefaultRedis = "redis://127.0.0.1:6379/13" // a database only ut360 tests use: SCANs in cleanups never walk other data
 )
 
 const hint = "start the services with `make services` (or set UT360_TEST_PG_URL / UT360_TEST_REDIS_URL)"
