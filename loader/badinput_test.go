@@ -170,7 +170,7 @@ func TestBadRows(t *testing.T) {
 			if got := s.snapshot(t); got != before {
 				t.Fatalf("stores changed by a refused load: %+v, was %+v", got, before)
 			}
-			if left := s.stageLeft(t); len(left) > 0 {
+			if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
 				t.Fatalf("staging left behind: %v", left)
 			}
 			if tc.name == "duplicate month" { // tolerated: the same input loads with --max-rejects 1
@@ -282,7 +282,7 @@ func TestBadFiles(t *testing.T) {
 			if got := s.snapshot(t); got != before {
 				t.Fatalf("stores changed: %+v, was %+v", got, before)
 			}
-			if left := s.stageLeft(t); len(left) > 0 {
+			if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
 				t.Fatalf("staging left behind: %v", left)
 			}
 		})

@@ -189,7 +189,7 @@ func readAll[T any](t testing.TB, k *dataset.Kind[T], path string) []T {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // stageLeft reports staging leftovers in either store.
-func (s *stores) stageLeft(t testing.TB) []string {
+func (s *stores) stageLeft(t testing.TB, isdns ...string) []string {
 	t.Helper()
 	ctx := context.Background()
 	var left []string
@@ -200,13 +200,27 @@ func (s *stores) stageLeft(t testing.TB) []string {
 	if n > 0 {
 		left = append(left, s.pg.Schema+stageSuffix)
 	}
-	var keys []string
-	it := s.rdb.Scan(ctx, 0, dataset.NewKeys(s.keys.Namespace()+":stage").Pattern(), 1000).Iterator()
-	for it.Next(ctx) {
-		keys = append(keys, it.Val())
+	// Staging keys of the given subscribers and of every index value, and
+	// the marker (a SCAN of a shared server would take too long).
+	st := dataset.NewKeys(s.keys.Namespace() + ":stage")
+	cand := []string{st.Namespace() + ":active"}
+	for _, isdn := range isdns {
+		cand = append(cand, st.Rec(isdn), st.Profile(isdn))
 	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
+	for _, v := range dataset.ServiceTypes {
+		cand = append(cand, st.ServiceIndex(v))
+	}
+	for _, v := range dataset.RiskLevels {
+		cand = append(cand, st.RiskIndex(v))
+	}
+	for g := range dataset.ClusterLabels {
+		cand = append(cand, st.ClusterIndex(int32(g)))
+	}
+	var keys []string
+	for _, k := range cand {
+		if s.rdb.Exists(ctx, k).Val() > 0 {
+			keys = append(keys, k)
+		}
 	}
 	lock, _ := s.rdb.Exists(ctx, s.keys.Namespace()+":meta:load_lock").Result()
 	if lock > 0 {
@@ -227,3 +241,13 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool) bool {
 	}
 	return false
 }
+
+// probeISDNs are subscribers of every fixture (seeds 1-9, index 0-1) whose
+// staging keys stageLeft looks for.
+var probeISDNs = func() []string {
+	var out []string
+	for seed := uint64(1); seed <= 9; seed++ {
+		out = append(out, dataset.ISDNFor(seed, 0), dataset.ISDNFor(seed, 1))
+	}
+	return out
+}()

@@ -93,7 +93,7 @@ func TestInterrupted(t *testing.T) {
 			if got := s.snapshot(t); got != before {
 				t.Fatalf("previous snapshot not intact: %+v, was %+v (err %v)", got, before, err)
 			}
-			if left := s.stageLeft(t); len(left) > 0 {
+			if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
 				t.Fatalf("staging left behind: %v", left)
 			}
 		})

@@ -192,7 +192,11 @@ func (l *load) cleanupRedis() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := retry(ctx, l.rs.cleanup); err != nil {
+	discard := l.rs.cleanup // SCAN: only when nothing is known yet
+	if l.subs != nil {
+		discard = func(ctx context.Context) error { return l.rs.discard(ctx, l.subs) }
+	}
+	if err := retry(ctx, discard); err != nil {
 		l.o.Log.Warn("could not remove the Redis staging keys (the next load removes them)", "err", err)
 	}
 }

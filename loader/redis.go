@@ -121,9 +121,46 @@ func (s *redisStage) release() {
 	}
 }
 
-// cleanup removes every staging key (SCAN + UNLINK) and the marker.
+// stageName is the staging name of a live key.
+func (s *redisStage) stageName(live string) string {
+	return s.stage.Namespace() + live[len(s.live.Namespace()):]
+}
+
+// discard removes the staging keys this load may have written: those of
+// every subscriber in subs and every index key, then the marker. It needs no
+// SCAN of the keyspace.
+func (s *redisStage) discard(ctx context.Context, subs *subscribers) error {
+	var keys []string
+	flush := func(force bool) error {
+		if len(keys) == 0 || (!force && len(keys) < 4000) {
+			return nil
+		}
+		err := s.rdb.Unlink(ctx, keys...).Err()
+		keys = keys[:0]
+		return err
+	}
+	s.mu.Lock()
+	for k := range s.indexes {
+		keys = append(keys, s.stageName(k))
+	}
+	s.mu.Unlock()
+	for i := range subs.len() {
+		isdn := subs.isdn(int32(i))
+		keys = append(keys, s.stage.Rec(isdn), s.stage.Profile(isdn))
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	return s.rdb.Del(ctx, s.marker()).Err()
+}
+
+// cleanup removes every staging key (SCAN + UNLINK) and the marker: the
+// leftovers of a load that died without discarding them.
 func (s *redisStage) cleanup(ctx context.Context) error {
-	it := s.rdb.Scan(ctx, 0, s.stage.Pattern(), 2000).Iterator()
+	it := s.rdb.Scan(ctx, 0, s.stage.Pattern(), 50000).Iterator()
 	batch := make([]string, 0, 2000)
 	for it.Next(ctx) {
 		batch = append(batch, it.Val())
@@ -165,7 +202,20 @@ func (s *redisStage) addIndex(family, key string, n int64) {
 func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommendation) error {
 	ttl := int64(s.ttl / time.Second)
 	return eachBatch(ctx, ch, func(batch []dataset.Recommendation) error {
-		svc, risk, cl := map[string]int64{}, map[string]int64{}, map[string]int64{}
+		// Index keys are recorded before they are written, so that a
+		// failed load knows every staging key to remove.
+		fam := map[string]map[string]int64{"service": {}, "risk": {}, "cluster": {}}
+		for i := range batch {
+			r := &batch[i]
+			fam["service"][s.live.ServiceIndex(r.ServiceType)]++
+			fam["risk"][s.live.RiskIndex(r.BadDebtRisk)]++
+			fam["cluster"][s.live.ClusterIndex(r.ClusterGroup)]++
+		}
+		for f, m := range fam {
+			for k, n := range m {
+				s.addIndex(f, k, n)
+			}
+		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
 				r := &batch[i]
@@ -175,19 +225,11 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 				p.Do(ctx, "ZADD", s.stage.ServiceIndex(r.ServiceType), dataset.CanonFloat(r.PriorityScore), r.ISDN)
 				p.Do(ctx, "SADD", s.stage.RiskIndex(r.BadDebtRisk), r.ISDN)
 				p.Do(ctx, "SADD", s.stage.ClusterIndex(r.ClusterGroup), r.ISDN)
-				svc[s.live.ServiceIndex(r.ServiceType)]++
-				risk[s.live.RiskIndex(r.BadDebtRisk)]++
-				cl[s.live.ClusterIndex(r.ClusterGroup)]++
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("redis: stage recommendations: %w", err)
-		}
-		for fam, m := range map[string]map[string]int64{"service": svc, "risk": risk, "cluster": cl} {
-			for k, n := range m {
-				s.addIndex(fam, k, n)
-			}
 		}
 		s.recKeys.Add(int64(len(batch)))
 		s.bar(len(batch))
@@ -246,7 +288,7 @@ func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var keys []string
-	it := s.rdb.Scan(ctx, 0, dataset.NewKeys(s.live.Namespace()+":idx").Pattern(), 2000).Iterator()
+	it := s.rdb.Scan(ctx, 0, dataset.NewKeys(s.live.Namespace()+":idx").Pattern(), 50000).Iterator()
 	for it.Next(ctx) {
 		keys = append(keys, it.Val())
 	}
@@ -307,12 +349,9 @@ func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats m
 		}
 	}
 	newIdx := slices.Sorted(maps.Keys(s.indexes))
-	stageName := func(live string) string {
-		return s.stage.Namespace() + live[len(s.live.Namespace()):]
-	}
 	err = queue(func(p redis.Pipeliner) {
 		for _, k := range newIdx {
-			p.Do(ctx, "RENAME", stageName(k), k)
+			p.Do(ctx, "RENAME", s.stageName(k), k)
 		}
 		for _, k := range old {
 			if _, ok := s.indexes[k]; !ok {

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 // only ever sees the old or the new snapshot.
 func TestAtomicRefresh(t *testing.T) {
 	s := newStores(t)
-	a, b := gen(t, 2000, 1), gen(t, 1200, 9)
+	a, b := gen(t, 1000, 1), gen(t, 600, 9)
 	s.load(t, s.opts(a))
 	snapA := s.snapshot(t)
 	var pgSeen, rdSeen sync.Map
@@ -171,7 +172,8 @@ func TestFromPostgresSameAsFiles(t *testing.T) {
 	if sum.Source != SourcePostgres {
 		t.Errorf("source %q", sum.Source)
 	}
-	a, b := dumpNamespace(t, s.rdb, s.keys), dumpNamespace(t, other.rdb, other.keys)
+	isdns := recISDNs(t, dir)
+	a, b := dumpNamespace(t, s.rdb, s.keys, isdns), dumpNamespace(t, other.rdb, other.keys, isdns)
 	if len(a) != len(b) || len(a) < 600 {
 		t.Fatalf("%d keys from files, %d from PostgreSQL", len(a), len(b))
 	}
@@ -182,17 +184,27 @@ func TestFromPostgresSameAsFiles(t *testing.T) {
 	}
 }
 
-// dumpNamespace renders every key of a namespace (without its prefix) and
-// its content; meta:stats keeps only the fields that describe the data.
-func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys) map[string]string {
+// dumpNamespace renders the keys of a namespace (without its prefix) and
+// their content: the hashes of the given subscribers, every index key, and
+// meta:stats without the fields that describe the run rather than the data.
+// It also checks that the namespace holds no other key.
+func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys, isdns []string) map[string]string {
 	ctx := context.Background()
 	out := map[string]string{}
-	it := rdb.Scan(ctx, 0, keys.Pattern(), 1000).Iterator()
-	for it.Next(ctx) {
-		k := it.Val()
-		short := strings.TrimPrefix(k, keys.Namespace())
+	cand := []string{keys.Stats()}
+	for _, isdn := range isdns {
+		cand = append(cand, keys.Rec(isdn), keys.Profile(isdn))
+	}
+	var idx []string
+	if err := json.Unmarshal([]byte(rdb.HGet(ctx, keys.Stats(), StatIndexKeys).Val()), &idx); err != nil {
+		t.Fatalf("meta:stats index_keys: %v", err)
+	}
+	cand = append(cand, idx...)
+	for _, k := range cand {
 		var v string
 		switch rdb.Type(ctx, k).Val() {
+		case "none":
+			continue
 		case "hash":
 			h := rdb.HGetAll(ctx, k).Val()
 			if k == keys.Stats() {
@@ -203,18 +215,29 @@ func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys) map[strin
 			}
 			v = canonMap(h)
 		case "zset":
-			zs := rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
-			for _, z := range zs {
+			for _, z := range rdb.ZRangeWithScores(ctx, k, 0, -1).Val() {
 				v += z.Member.(string) + "=" + dataset.CanonFloat(z.Score) + ","
 			}
 		case "set":
-			m := rdb.SMembers(ctx, k).Val()
-			v = canonMap(map[string]string{strings.Join(sortStrings(m), ","): ""})
+			v = strings.Join(sortStrings(rdb.SMembers(ctx, k).Val()), ",")
 		}
-		out[short] = v
+		out[strings.TrimPrefix(k, keys.Namespace())] = v
 	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
+	n := 0
+	it := rdb.Scan(ctx, 0, keys.Pattern(), 50000).Iterator()
+	for it.Next(ctx) {
+		n++
+	}
+	if it.Err() != nil || n != len(out) {
+		t.Fatalf("namespace %s holds %d keys, %d expected (%v)", keys.Namespace(), n, len(out), it.Err())
+	}
+	return out
+}
+
+func recISDNs(t *testing.T, dir string) []string {
+	var out []string
+	for _, r := range readAll(t, &dataset.Recommendations, filepath.Join(dir, dataset.RecommendationsFile)) {
+		out = append(out, r.ISDN)
 	}
 	return out
 }
@@ -269,7 +292,8 @@ func TestUnorderedInputs(t *testing.T) {
 	if !got.Unordered || want.Unordered || got.Fingerprint != want.Fingerprint || got.MonthlyRows != want.MonthlyRows {
 		t.Fatalf("shuffled %+v, ordered %+v", got, want)
 	}
-	a, b := dumpNamespace(t, s.rdb, s.keys), dumpNamespace(t, other.rdb, other.keys)
+	isdns := recISDNs(t, ordered)
+	a, b := dumpNamespace(t, s.rdb, s.keys, isdns), dumpNamespace(t, other.rdb, other.keys, isdns)
 	for k, v := range a {
 		if b[k] != v {
 			t.Fatalf("key %s differs between ordered and shuffled input", k)

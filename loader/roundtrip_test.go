@@ -130,7 +130,7 @@ func TestLoadRoundTrip(t *testing.T) {
 	if st[StatFingerprint] != fp.String() || st[StatMonthlyRows] != strconv.Itoa(len(mons)) || st[StatTTLSeconds] != "604800" {
 		t.Errorf("meta:stats %v", st)
 	}
-	if left := s.stageLeft(t); len(left) > 0 {
+	if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
 		t.Errorf("staging left behind: %v", left)
 	}
 }
