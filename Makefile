@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/ut360
 N       ?= 214000
-DATA    ?= data
+DATA    ?= results/demo/data
 GOFLAGS_BUILD := -trimpath
 
 .PHONY: build test vet demo services services-down bench-gen bench-load bench-verify bench-harness bench-capacity fuzz clean

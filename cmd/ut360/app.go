@@ -152,10 +152,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func exitCodeOf(ctx context.Context, err error) int {
 	var ee *exitcode.Error
 	switch {
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		// Checked first: whatever a command wrapped its error as, Ctrl-C is 130.
+		return exitcode.Interrupted
 	case errors.As(err, &ee):
 		return ee.Code
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return exitcode.Interrupted
 	case isUsage(err):
 		return exitcode.Usage
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -9,6 +10,9 @@ import (
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/exitcode"
 )
+
+// defaultVerifyReport is where `ut360 demo` leaves its verify report.
+const defaultVerifyReport = "results/demo/verify/verify.json"
 
 func capacityCommand() *cli.Command {
 	return &cli.Command{
@@ -31,12 +35,21 @@ Examples:
 			&cli.StringFlag{Name: "report", Value: "results/capacity", Usage: "output folder"},
 			&cli.IntFlag{Name: "sample", Value: 2000, Usage: "subscribers whose keys are measured with MEMORY USAGE"},
 			&cli.Float64Flag{Name: "verify-seconds", Usage: "verify duration to project (default: from --verify-report)"},
-			&cli.StringFlag{Name: "verify-report", Usage: "a verify JSON report to take verify throughput from"},
+			&cli.StringFlag{Name: "verify-report", Usage: "a full verify JSON report to take verify throughput from (default: " + defaultVerifyReport + " when present)"},
 		},
 		Action: func(c *cli.Context) error {
 			sizes, err := capacity.ParseSizes(c.String("subscribers"))
 			if err != nil {
 				return usageErr("--subscribers: %v", err)
+			}
+			if c.Int("sample") <= 0 {
+				return usageErr("--sample must be > 0")
+			}
+			verifyReport := c.String("verify-report")
+			if verifyReport == "" {
+				if _, err := os.Stat(defaultVerifyReport); err == nil {
+					verifyReport = defaultVerifyReport
+				}
 			}
 			pool, err := pgPool(c)
 			if err != nil {
@@ -53,7 +66,7 @@ Examples:
 			if err != nil {
 				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("capacity: %w", err))
 			}
-			if err := capacity.AttachVerify(m, c.String("verify-report"), c.Float64("verify-seconds")); err != nil {
+			if err := capacity.AttachVerify(m, verifyReport, c.Float64("verify-seconds")); err != nil {
 				return usageErr("capacity: %v", err)
 			}
 			plan := capacity.Project(m, capacity.Options{Sizes: sizes})

@@ -10,7 +10,9 @@ import (
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/demo"
 	"github.com/ut360/ut360/internal/exitcode"
+	"github.com/ut360/ut360/internal/redact"
 	"github.com/ut360/ut360/loader"
+	"github.com/ut360/ut360/migrations"
 )
 
 func demoCommand() *cli.Command {
@@ -28,7 +30,7 @@ Examples:
    ut360 demo --subscribers 20000 --bench-duration 1s --out results/demo-small`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "subscribers", Aliases: []string{"n"}, Value: dataset.DefaultSubscribers, Usage: "subscribers to generate"},
-			&cli.StringFlag{Name: "data", Value: "data", Usage: "folder for the generated files"},
+			&cli.StringFlag{Name: "data", Value: "results/demo/data", Usage: "folder for the generated files (overwritten)"},
 			&cli.StringFlag{Name: "out", Value: "results/demo", Usage: "folder for the reports and index.html"},
 			&cli.DurationFlag{Name: "bench-duration", Value: 3 * time.Second, Usage: "recorded time of each bench scenario"},
 			&cli.BoolFlag{Name: "skip-bench", Usage: "leave the bench out"},
@@ -36,6 +38,10 @@ Examples:
 		Action: func(c *cli.Context) error {
 			if c.Int("subscribers") <= 0 {
 				return usageErr("--subscribers must be > 0")
+			}
+			// On a fresh machine the database does not exist yet: create it before connecting.
+			if err := migrations.EnsureDatabase(c.Context, c.String("pg")); err != nil {
+				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s (start it with `make services`): %w", redact.URL(c.String("pg")), err))
 			}
 			pool, err := pgPool(c)
 			if err != nil {

@@ -32,7 +32,7 @@ import (
 type Options struct {
 	// Subscribers to generate (default 214,000, the reference scale).
 	Subscribers int
-	// Data is the folder of the generated files (default "data").
+	// Data is the folder of the generated files, overwritten (default "results/demo/data").
 	Data string
 	// Out is the folder of the reports and index.html (default "results/demo").
 	Out string
@@ -61,7 +61,7 @@ func (o *Options) defaults() {
 		o.Subscribers = dataset.DefaultSubscribers
 	}
 	if o.Data == "" {
-		o.Data = "data"
+		o.Data = filepath.Join("results", "demo", "data")
 	}
 	if o.Out == "" {
 		o.Out = filepath.Join("results", "demo")

@@ -6,8 +6,10 @@ import (
 	"regexp"
 )
 
-// userinfo matches the password part of scheme://user:password@host.
-var userinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@`)
+// userinfo matches the password part of scheme://user:password@host. The
+// password runs to the last '@' of the token (greedy), as in url.Parse, so a
+// password containing '@' is masked whole.
+var userinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*@`)
 
 // pgPassword matches password=... in a key/value PostgreSQL connection string.
 var pgPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)

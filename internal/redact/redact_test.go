@@ -45,6 +45,7 @@ func TestString(t *testing.T) {
 		{"PASSWORD = hunter2", "PASSWORD = xxxxx"},
 		{"no secrets here: postgres://u@db/x", "no secrets here: postgres://u@db/x"},
 		{"email u@example.com:8080", "email u@example.com:8080"},
+		{"at in password: postgres://u:p@ss@db/x failed", "at in password: postgres://u:xxxxx@db/x failed"},
 	} {
 		if got := String(tc.in); got != tc.want {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ut360/ut360/internal/redact"
 	"github.com/ut360/ut360/migrations"
 )
 
@@ -61,7 +62,7 @@ func NewPG(t testing.TB) *PG {
 	defer cancel()
 	base := getenv("UT360_TEST_PG_URL", DefaultPG)
 	if err := migrations.EnsureDatabase(ctx, base); err != nil {
-		t.Fatalf("PostgreSQL unreachable at %s: %v — %s", base, err, hint)
+		t.Fatalf("PostgreSQL unreachable at %s: %v — %s", redact.URL(base), err, hint)
 	}
 	schema := "t_" + ID()
 	u, err := url.Parse(base)
@@ -73,7 +74,7 @@ func NewPG(t testing.TB) *PG {
 	u.RawQuery = q.Encode()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		t.Fatalf("PostgreSQL unreachable at %s: %v — %s", base, err, hint)
+		t.Fatalf("PostgreSQL unreachable at %s: %v — %s", redact.URL(base), err, hint)
 	}
 	defer admin.Close(ctx)
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
@@ -81,7 +82,7 @@ func NewPG(t testing.TB) *PG {
 	}
 	pool, err := pgxpool.New(ctx, u.String())
 	if err != nil {
-		t.Fatalf("connect %s: %v", u, err)
+		t.Fatalf("connect %s: %v", redact.URL(u.String()), err)
 	}
 	t.Cleanup(func() {
 		pool.Close()
@@ -138,7 +139,7 @@ func NewRedis(t testing.TB) *Redis {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis unreachable at %s: %v — %s", u, err, hint)
+		t.Fatalf("Redis unreachable at %s: %v — %s", redact.URL(u), err, hint)
 	}
 	ns := "ut360test-" + ID()
 	t.Cleanup(func() {
