@@ -158,7 +158,13 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		l.pgBar.Done()
 	}
 	if sw != nil {
-		if err := sw.exec(ctx); err != nil {
+		execCtx := ctx
+		if swapped {
+			// PostgreSQL has committed: past the point of no return, a Ctrl-C
+			// must not leave Redis on the previous snapshot.
+			execCtx = context.WithoutCancel(ctx)
+		}
+		if err := sw.exec(execCtx); err != nil {
 			if l.pg != nil {
 				err = fmt.Errorf("%w (PostgreSQL has the new snapshot, Redis the previous one: run `ut360 load --to redis --from postgres`)", err)
 			}

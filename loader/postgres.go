@@ -82,21 +82,10 @@ func openPG(ctx context.Context, pool *pgxpool.Pool, log interface{ Info(string,
 	if !got {
 		return nil, fmt.Errorf("postgres: another ut360 load into schema %q is running", s.live)
 	}
-	missing := 0
-	for _, t := range pgTables {
-		var reg *string
-		if err := conn.QueryRow(ctx, "SELECT to_regclass($1)::text", qi(s.live, t)).Scan(&reg); err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
-		if reg == nil {
-			missing++
-		}
-	}
-	if missing > 0 {
-		log.Info("applying pending migrations", "schema", s.live)
-		if err := migrations.Up(ctx, conn.Conn()); err != nil {
-			return nil, fmt.Errorf("postgres: tables missing and migrations failed: %w", err)
-		}
+	// Pending migrations first (tern's advisory lock; a no-op when none are
+	// pending), so the staging tables copy the current shape.
+	if err := migrations.Up(ctx, conn.Conn()); err != nil {
+		return nil, fmt.Errorf("postgres: applying pending migrations: %w", err)
 	}
 	for _, t := range pgTables {
 		d, err := s.captureDDL(ctx, t)

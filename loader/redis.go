@@ -341,6 +341,9 @@ func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats m
 				p.Do(ctx, "RENAME", s.stage.Rec(isdn), s.live.Rec(isdn))
 				if subs.hasProfile.has(int32(i)) {
 					p.Do(ctx, "RENAME", s.stage.Profile(isdn), s.live.Profile(isdn))
+				} else {
+					// No profile in the new snapshot: the previous one's must not survive.
+					p.Do(ctx, "DEL", s.live.Profile(isdn))
 				}
 			}
 		})
