@@ -116,7 +116,11 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 			cursor = next
 		}
 		if len(batch) > 0 {
-			batches <- batch
+			select {
+			case batches <- batch:
+			case <-gctx.Done(): // every worker may have stopped on an error
+				return gctx.Err()
+			}
 		}
 		return nil
 	})
