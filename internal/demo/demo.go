@@ -80,8 +80,8 @@ func (o *Options) defaults() {
 	}
 }
 
-// Result is what the demo did; Failed is set when a check (verify, a bench
-// threshold) failed although every step ran.
+// Result is what the demo did; Failed is set when a check (verify) failed
+// although every step ran. Missed bench thresholds are on the page only.
 type Result struct {
 	Page   Page
 	Index  string
@@ -107,7 +107,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 			s.Lines = append(s.Lines, err.Error())
 		}
 		res.Page.Steps = append(res.Page.Steps, s)
-		if !s.OK {
+		// A missed bench threshold is shown, not fatal: thresholds are CI's gate
+		// (`ut360 bench`), and a short run on a busy laptop is no verdict.
+		if !s.OK && name != "bench" {
 			res.Failed = true
 		}
 		return err
