@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,22 @@ func TestSpecUseCases(t *testing.T) {
 	if len(top) != min(100, easy) || len(low) != lowN || stats[StatFingerprint] != sum.Fingerprint {
 		t.Errorf("ZREVRANGE %d (of %d), SMEMBERS %d (want %d), stats %v", len(top), easy, len(low), lowN, stats)
 	}
+	// The top 100 are the EasyCredit subscribers of highest priority, in order.
+	prio := map[string]float64{}
+	var easyPrio []float64
+	for _, r := range recs {
+		prio[r.ISDN] = r.PriorityScore
+		if r.ServiceType == "EasyCredit" {
+			easyPrio = append(easyPrio, r.PriorityScore)
+		}
+	}
+	slices.Sort(easyPrio)
+	slices.Reverse(easyPrio)
+	for i, m := range top {
+		if got, want := prio[m.(string)], easyPrio[i]; got != want {
+			t.Fatalf("ZREVRANGE position %d: %s has priority %v, want %v", i, m, got, want)
+		}
+	}
 	// 3. campaign, 4. dashboard, count — verbatim SQL.
 	rows, err := s.pool.Query(ctx, `SELECT isdn, advance_amount, revenue_per_advance, customer_value_score
    FROM recommendations
@@ -64,8 +81,18 @@ func TestSpecUseCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	campaign := 0
+	campaign, last := 0, 101.0
 	for rows.Next() {
+		var isdn string
+		var amount, revenue, value float64
+		if err := rows.Scan(&isdn, &amount, &revenue, &value); err != nil {
+			t.Fatal(err)
+		}
+		if p := prio[isdn]; p > last {
+			t.Fatalf("campaign row %d: priority %v after %v, want descending", campaign, p, last)
+		} else {
+			last = p
+		}
 		campaign++
 	}
 	if rows.Err() != nil {
@@ -76,6 +103,9 @@ func TestSpecUseCases(t *testing.T) {
 		if r.BadDebtRisk == "LOW" && r.CustomerValueScore >= 70 && r.AdvanceReadinessScore >= 80 {
 			want++
 		}
+	}
+	if want == 0 {
+		t.Fatal("the generated dataset has no campaign-eligible subscriber: the check would be vacuous")
 	}
 	if campaign != want {
 		t.Errorf("campaign query: %d rows, want %d", campaign, want)
