@@ -25,7 +25,7 @@ type stores struct {
 	name string
 }
 
-func newStores(t *testing.T) *stores {
+func newStores(t testing.TB) *stores {
 	t.Helper()
 	pg := testenv.NewPG(t) // not migrated: Load applies the migrations
 	rd := testenv.NewRedis(t)
@@ -51,7 +51,7 @@ func (s *stores) opts(dir string) Options {
 	return Options{Data: dir, Postgres: true, Redis: true, Keys: s.keys, RejectsPath: filepath.Join(dir, "rejects.jsonl")}
 }
 
-func (s *stores) load(t *testing.T, o Options) *Summary {
+func (s *stores) load(t testing.TB, o Options) *Summary {
 	t.Helper()
 	sum, err := Load(context.Background(), s.pool, s.rdb, o)
 	if err != nil {

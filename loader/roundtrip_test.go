@@ -167,15 +167,19 @@ func checkTable[T any](t *testing.T, in input[T], want []T, values func(*T) []st
 	}
 }
 
-// TestProfileLoad is a CPU profile aid: UT360_PROFILE_N=20000 go test -run TestProfileLoad -cpuprofile cpu.out
-func TestProfileLoad(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("UT360_PROFILE_N"))
+// BenchmarkLoad loads 20,000 subscribers (UT360_BENCH_N to change) per
+// iteration into private stores; a CPU profile aid:
+// go test -run '^$' -bench BenchmarkLoad -cpuprofile cpu.out ./loader
+func BenchmarkLoad(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("UT360_BENCH_N"))
 	if n == 0 {
-		t.Skip("set UT360_PROFILE_N to profile a load")
+		n = 20000
 	}
-	s := newStores(t)
-	dir := gen(t, n, 1)
-	s.load(t, s.opts(dir))
-	sum := s.load(t, s.opts(dir))
-	sum.Write(os.Stdout)
+	s := newStores(b)
+	dir := gen(b, n, 1)
+	b.ResetTimer()
+	for range b.N {
+		s.load(b, s.opts(dir))
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "subscribers/s")
 }
