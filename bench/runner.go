@@ -212,15 +212,8 @@ func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *
 		if recording && count > 0 && claimed.Add(1) > count {
 			return
 		}
-		m0 := kp.missing
-		keys = kp.next(keys)
-		if recording {
-			rec.missingKeys += kp.missing - m0
-		}
-		if err := w.before(ctx, keys); err != nil {
-			if recording {
-				rec.add(0, 0, opResult{}, err, time.Now())
-			}
+		var ok bool
+		if keys, ok = nextKeys(ctx, w, rec, kp, keys, recording); !ok {
 			continue
 		}
 		t0 := time.Now()
@@ -233,6 +226,23 @@ func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *
 			return
 		}
 	}
+}
+
+// nextKeys picks the next keys and runs the worker's unrecorded preparation
+// (before); ok is false when that failed, its error recorded if recording.
+func nextKeys(ctx context.Context, w worker, rec *recorder, kp *keyPicker, keys []string, recording bool) (_ []string, ok bool) {
+	m0 := kp.missing
+	keys = kp.next(keys)
+	if recording {
+		rec.missingKeys += kp.missing - m0
+	}
+	if err := w.before(ctx, keys); err != nil {
+		if recording {
+			rec.add(0, 0, opResult{}, err, time.Now())
+		}
+		return keys, false
+	}
+	return keys, true
 }
 
 // openLoop claims operation indices in order; operation i is intended to
@@ -259,15 +269,8 @@ func (rs *runSpec) openLoop(ctx context.Context, w worker, rec *recorder, kp *ke
 		if l.Count > 0 {
 			recording = i >= warmOps
 		}
-		m0 := kp.missing
-		keys = kp.next(keys)
-		if recording {
-			rec.missingKeys += kp.missing - m0
-		}
-		if err := w.before(ctx, keys); err != nil {
-			if recording {
-				rec.add(0, 0, opResult{}, err, time.Now())
-			}
+		var ok bool
+		if keys, ok = nextKeys(ctx, w, rec, kp, keys, recording); !ok {
 			continue
 		}
 		if now.Before(intended) {

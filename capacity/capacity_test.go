@@ -156,7 +156,7 @@ func TestMeasureLoadedStores(t *testing.T) {
 
 	plan := Project(m, Options{})
 	out := t.TempDir()
-	md, err := plan.WriteFiles(out)
+	written, err := plan.WriteFiles(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestMeasureLoadedStores(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	b, _ := os.ReadFile(md)
+	b, _ := os.ReadFile(written.Markdown)
 	for _, want := range []string{"# ut360 capacity plan", "| 1000000 |", "volatile-lru", "documented", "| profile |"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("capacity.md lacks %q", want)

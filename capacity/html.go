@@ -39,22 +39,19 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4
 </body></html>
 `))
 
-// HTML writes a self-contained page (chart inlined as SVG).
-func (p *Plan) HTML(w io.Writer) error {
-	var svg bytes.Buffer
-	if err := p.Chart(&svg); err != nil {
-		return err
-	}
+// writeHTML writes a self-contained page with the chart inlined.
+func (p *Plan) writeHTML(w io.Writer, chart template.HTML) error {
 	return htmlTmpl.Execute(w, struct {
 		*Plan
 		SVG template.HTML
-	}{p, template.HTML(stripXMLHeader(svg.String()))})
+	}{p, chart})
 }
 
-// stripXMLHeader drops the <?xml …?> prolog so the SVG can be inlined in HTML.
-func stripXMLHeader(s string) string {
-	if i := bytes.Index([]byte(s), []byte("<svg")); i > 0 {
-		return s[i:]
+// Inline turns an SVG document into markup for an HTML page: the <?xml …?>
+// prolog is dropped.
+func Inline(svg []byte) template.HTML {
+	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+		svg = svg[i:]
 	}
-	return s
+	return template.HTML(svg)
 }

@@ -209,13 +209,10 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 		for i, s := range isdns {
 			keys[i] = fam.key(s)
 		}
-		f, err := sampleFamily(ctx, rdb, fam.name, keys)
+		f, err := sampleFamily(ctx, rdb, fam.name, keys, m.Subscribers, subs) // one key per subscriber
 		if err != nil {
 			return err
 		}
-		f.Keys = m.Subscribers // one key per subscriber
-		f.TotalBytes = f.AvgKeyBytes * float64(f.Keys)
-		f.BytesPerSubscriber = f.TotalBytes / subs
 		m.Families = append(m.Families, f)
 	}
 	// Index families and meta:stats: every key, measured whole. The loader lists
@@ -237,13 +234,10 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 				keys = append(keys, key)
 			}
 		}
-		f, err := sampleFamily(ctx, rdb, fam.name, keys)
+		f, err := sampleFamily(ctx, rdb, fam.name, keys, int64(len(keys)), subs) // every key measured
 		if err != nil {
 			return err
 		}
-		f.Keys = int64(len(keys))
-		f.TotalBytes = f.AvgKeyBytes * float64(f.Keys)
-		f.BytesPerSubscriber = f.TotalBytes / subs
 		m.Families = append(m.Families, f)
 	}
 	for _, f := range m.Families {
@@ -286,8 +280,10 @@ func sampleISDNs(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys,
 	return out, nil
 }
 
-func sampleFamily(ctx context.Context, rdb redis.UniversalClient, name string, keys []string) (Family, error) {
-	f := Family{Name: name}
+// sampleFamily measures keys (a sample of, or all, the family's count keys)
+// and scales the mean to the family and per subscriber.
+func sampleFamily(ctx context.Context, rdb redis.UniversalClient, name string, keys []string, count int64, subs float64) (Family, error) {
+	f := Family{Name: name, Keys: count}
 	if len(keys) == 0 {
 		return f, nil
 	}
@@ -310,6 +306,8 @@ func sampleFamily(ctx context.Context, rdb redis.UniversalClient, name string, k
 	if f.Sampled > 0 {
 		f.AvgKeyBytes = sum / float64(f.Sampled)
 	}
+	f.TotalBytes = f.AvgKeyBytes * float64(count)
+	f.BytesPerSubscriber = f.TotalBytes / subs
 	f.Encoding = enc.Val()
 	return f, nil
 }

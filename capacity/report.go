@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,37 +17,41 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// WriteFiles writes capacity.json, capacity.md, capacity.html and capacity.svg into dir and
-// returns the Markdown path.
-func (p *Plan) WriteFiles(dir string) (string, error) {
+// Written is what WriteFiles wrote.
+type Written struct {
+	// Markdown is the path of capacity.md.
+	Markdown string
+	// Chart is the projection chart, ready to inline in another page.
+	Chart template.HTML
+}
+
+// WriteFiles writes capacity.json, capacity.md, capacity.html and capacity.svg
+// into dir; the chart is drawn once and used by all of them.
+func (p *Plan) WriteFiles(dir string) (*Written, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, err
 	}
 	js, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "capacity.json"), append(js, '\n'), 0o644); err != nil {
-		return "", err
-	}
-	var svg bytes.Buffer
+	var svg, page, md bytes.Buffer
 	if err := p.Chart(&svg); err != nil {
-		return "", fmt.Errorf("capacity chart: %w", err)
+		return nil, fmt.Errorf("capacity chart: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "capacity.svg"), svg.Bytes(), 0o644); err != nil {
-		return "", err
+	w := &Written{Markdown: filepath.Join(dir, "capacity.md"), Chart: Inline(svg.Bytes())}
+	if err := p.writeHTML(&page, w.Chart); err != nil {
+		return nil, err
 	}
-	var page bytes.Buffer
-	if err := p.HTML(&page); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "capacity.html"), page.Bytes(), 0o644); err != nil {
-		return "", err
-	}
-	var md bytes.Buffer
 	p.Markdown(&md, "capacity.svg")
-	mdPath := filepath.Join(dir, "capacity.md")
-	return mdPath, os.WriteFile(mdPath, md.Bytes(), 0o644)
+	for name, b := range map[string][]byte{
+		"capacity.json": append(js, '\n'), "capacity.svg": svg.Bytes(), "capacity.html": page.Bytes(), "capacity.md": md.Bytes(),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 // MB formats bytes as MB (10^6) with one decimal.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -438,7 +439,7 @@ func sample(r *rand.Rand, pool []string, k int) []string {
 	step := 1 + r.IntN(len(pool)-1)
 	for j := 0; len(out) < k; j++ {
 		s := pool[(start+j*step)%len(pool)]
-		if !contains(out, s) {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		} else {
 			start++

@@ -18,8 +18,6 @@ type Kind[T any] struct {
 	Parse func([]string) (T, *FieldError)
 	// Values turns a record into canonical column strings.
 	Values func(*T) []string
-	// ISDN returns the subscriber of a record.
-	ISDN func(*T) string
 }
 
 var (
@@ -36,7 +34,6 @@ var Recommendations = Kind[Recommendation]{
 	Name: "recommendations", File: RecommendationsFile, Columns: RecommendationColumns,
 	Types: []arrow.DataType{tStr, tStr, tStr, tI64, tI64, tI32, tStr, tF64, tF64, tStr, tF64, tF64, tF64},
 	Parse: ParseRecommendation, Values: (*Recommendation).Values,
-	ISDN: func(r *Recommendation) string { return r.ISDN },
 }
 
 // Profiles is the Kind of subscriber_360_profile.parquet.
@@ -51,7 +48,6 @@ var Profiles = Kind[Profile]{
 		tI32, tStr, tI32,
 		tSList, tSList},
 	Parse: ParseProfile, Values: (*Profile).Values,
-	ISDN: func(p *Profile) string { return p.ISDN },
 }
 
 // Monthlies is the Kind of subscriber_monthly_summary.parquet.
@@ -59,7 +55,6 @@ var Monthlies = Kind[Monthly]{
 	Name: "monthly", File: MonthlyFile, Columns: MonthlyColumns,
 	Types: []arrow.DataType{tStr, tDate, tF64, tF64, tF64, tF64},
 	Parse: ParseMonthly, Values: (*Monthly).Values,
-	ISDN: func(m *Monthly) string { return m.ISDN },
 }
 
 // uniqueISDN reports whether each ISDN appears once in k's file.

@@ -3,6 +3,7 @@ package dataset
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,21 +39,12 @@ func fieldsInOrder(h map[string]string, cols []string) ([]string, *FieldError) {
 	}
 	if len(h) != len(cols) {
 		for f := range h {
-			if !contains(cols, f) {
+			if !slices.Contains(cols, f) {
 				return nil, ferr(f, h[f], "unexpected field in hash")
 			}
 		}
 	}
 	return vals, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // The profile hash (SPEC §3) holds one compact JSON document per group. Field

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -228,18 +227,6 @@ func (s *stores) stageLeft(t testing.TB, isdns ...string) []string {
 	}
 	slices.Sort(keys)
 	return append(left, keys...)
-}
-
-func waitFor(t testing.TB, d time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // probeISDNs are subscribers of every fixture (seeds 1-9, index 0-1) whose

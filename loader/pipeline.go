@@ -51,11 +51,11 @@ type load struct {
 	pg   *pgStage
 	rs   *redisStage
 
-	recFP, detailFP          dataset.Fingerprint
-	nProfiles, nMonthly      int64
-	unordered                bool
-	pgDone, redisDone        time.Duration
-	pgBar, redisBar, readBar *progress.Bar
+	recFP, detailFP     dataset.Fingerprint
+	nProfiles, nMonthly int64
+	unordered           bool
+	pgDone, redisDone   time.Duration
+	pgBar, redisBar     *progress.Bar
 }
 
 // testHook, when set by a test, is called at named points of a load

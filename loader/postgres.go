@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +40,6 @@ type pgStage struct {
 	live  string        // the live schema (first of search_path)
 	stage string        // the staging schema
 	ddl   map[string]*tableDDL
-	rows  atomic.Int64
 	bar   func(int)
 }
 

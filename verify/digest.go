@@ -111,13 +111,6 @@ func (t *tally) add(c class, isdn string, h uint64) {
 	t.d[b*uint64(nClass)+uint64(c)].add(h)
 }
 
-// member records an index membership observed in Redis (pass 2 only).
-func (t *tally) member(isdn string, m member) {
-	if t.keep != nil && t.keep[t.bucket(isdn)] != 0 {
-		t.rec.member(isdn, m)
-	}
-}
-
 // member is one index membership: the index key and, for sorted sets, the score.
 type member struct {
 	Key   string
@@ -127,8 +120,7 @@ type member struct {
 
 // subject is everything observed about one subscriber of a kept bucket.
 type subject struct {
-	c       [nSide][nClass]cell
-	members []member
+	c [nSide][nClass]cell
 }
 
 // recorder is the shared per-subscriber store of pass 2.
@@ -151,13 +143,6 @@ func (r *recorder) get(isdn string) *subject {
 func (r *recorder) add(sd side, c class, isdn string, h uint64) {
 	r.mu.Lock()
 	r.get(isdn).c[sd][c].add(h)
-	r.mu.Unlock()
-}
-
-func (r *recorder) member(isdn string, m member) {
-	r.mu.Lock()
-	s := r.get(isdn)
-	s.members = append(s.members, m)
 	r.mu.Unlock()
 }
 

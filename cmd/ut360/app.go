@@ -17,6 +17,7 @@ import (
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/internal/progress"
 	"github.com/ut360/ut360/internal/redact"
+	"github.com/ut360/ut360/migrations"
 )
 
 // version and commit are set with -ldflags "-X main.version=… -X main.commit=…"
@@ -209,6 +210,28 @@ func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
 		return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
 	}
 	return pool, nil
+}
+
+// ensureDatabase creates the database named in --pg when it does not exist
+// (a fresh machine); a failure is a runtime fault (exit 3).
+func ensureDatabase(c *cli.Context) error {
+	u := c.String("pg")
+	if err := migrations.EnsureDatabase(c.Context, u); err != nil {
+		return exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s (start it with `make services`): %w", redact.URL(u), err))
+	}
+	return nil
+}
+
+// connectStores connects to both stores; close releases them.
+func connectStores(c *cli.Context) (pool *pgxpool.Pool, rdb *redis.Client, close func(), err error) {
+	if pool, err = pgPool(c); err != nil {
+		return nil, nil, nil, err
+	}
+	if rdb, err = redisClient(c); err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return pool, rdb, func() { rdb.Close(); pool.Close() }, nil
 }
 
 // redisClient connects to Redis; a failure is a runtime fault (exit 3).

@@ -51,16 +51,11 @@ Examples:
 					verifyReport = defaultVerifyReport
 				}
 			}
-			pool, err := pgPool(c)
+			pool, rdb, closeStores, err := connectStores(c)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			rdb, err := redisClient(c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
+			defer closeStores()
 			m, err := capacity.Measure(c.Context, pool, rdb, capacity.MeasureOptions{
 				Keys: dataset.NewKeys(c.String("namespace")), Sample: c.Int("sample")})
 			if err != nil {
@@ -70,13 +65,13 @@ Examples:
 				return usageErr("capacity: %v", err)
 			}
 			plan := capacity.Project(m, capacity.Options{Sizes: sizes})
-			path, err := plan.WriteFiles(c.String("report"))
+			written, err := plan.WriteFiles(c.String("report"))
 			if err != nil {
 				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("capacity: write report: %w", err))
 			}
 			e := envOf(c)
 			plan.TextSummary(e.stdout)
-			fmt.Fprintf(e.stdout, "report: %s\n", path)
+			fmt.Fprintf(e.stdout, "report: %s\n", written.Markdown)
 			return nil
 		},
 	}

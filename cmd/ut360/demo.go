@@ -10,9 +10,7 @@ import (
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/demo"
 	"github.com/ut360/ut360/internal/exitcode"
-	"github.com/ut360/ut360/internal/redact"
 	"github.com/ut360/ut360/loader"
-	"github.com/ut360/ut360/migrations"
 )
 
 func demoCommand() *cli.Command {
@@ -42,19 +40,14 @@ Examples:
 				return usageErr("--subscribers must be > 0")
 			}
 			// On a fresh machine the database does not exist yet: create it before connecting.
-			if err := migrations.EnsureDatabase(c.Context, c.String("pg")); err != nil {
-				return exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s (start it with `make services`): %w", redact.URL(c.String("pg")), err))
+			if err := ensureDatabase(c); err != nil {
+				return err
 			}
-			pool, err := pgPool(c)
+			pool, rdb, closeStores, err := connectStores(c)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			rdb, err := redisClient(c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
+			defer closeStores()
 			e := envOf(c)
 			res, err := demo.Run(c.Context, pool, rdb, demo.Options{
 				Subscribers: c.Int("subscribers"), Data: c.String("data"), Out: c.String("out"),

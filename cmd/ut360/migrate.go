@@ -15,8 +15,8 @@ func migrateCommand() *cli.Command {
 	connect := func(c *cli.Context) (*pgx.Conn, error) {
 		u := c.String("pg")
 		if c.Command.Name == "up" { // only "up" creates the database
-			if err := migrations.EnsureDatabase(c.Context, u); err != nil {
-				return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s (start it with `make services`): %w", redact.URL(u), err))
+			if err := ensureDatabase(c); err != nil {
+				return nil, err
 			}
 		}
 		conn, err := pgx.Connect(c.Context, u)

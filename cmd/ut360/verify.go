@@ -73,16 +73,11 @@ func runVerify(c *cli.Context) error {
 			return usageErr("--source %s: not a readable folder", o.Source)
 		}
 	}
-	pool, err := pgPool(c)
+	pool, rdb, closeStores, err := connectStores(c)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	rdb, err := redisClient(c)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeStores()
 	if c.Bool("floor") {
 		f, err := verify.ReadFloor(c.Context, pool, rdb, o.Keys, o.Workers)
 		if err != nil {

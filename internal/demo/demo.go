@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"os"
@@ -220,11 +219,8 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 			m.VerifySeconds, m.VerifySubscriber, m.VerifySource = vrep.DurationSeconds, vrep.RowsChecked.PGRecommendations, "this demo's verify"
 		}
 		plan := capacity.Project(m, capacity.Options{})
-		if _, err := plan.WriteFiles(filepath.Join(o.Out, "capacity")); err != nil {
-			return err
-		}
-		var svg bytes.Buffer
-		if err := plan.Chart(&svg); err != nil {
+		written, err := plan.WriteFiles(filepath.Join(o.Out, "capacity"))
+		if err != nil {
 			return err
 		}
 		r := plan.Reference
@@ -238,7 +234,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 		s.Links = append(s.Links, Link{"capacity report", "capacity/capacity.html"}, Link{"capacity (Markdown)", "capacity/capacity.md"},
 			Link{"capacity (JSON)", "capacity/capacity.json"})
 		res.Page.Charts = append(res.Page.Charts, Chart{Title: "Footprint against subscribers (projection)",
-			SVG: template.HTML(svgBody(svg.String())), Href: "capacity/capacity.html"})
+			SVG: written.Chart, Href: "capacity/capacity.html"})
 		return nil
 	}); err != nil {
 		return res, err
@@ -255,14 +251,6 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 	}
 	res.Summary(o.Stdout)
 	return res, nil
-}
-
-// svgBody drops an XML prolog so an SVG document can be inlined in HTML.
-func svgBody(s string) string {
-	if i := bytes.Index([]byte(s), []byte("<svg")); i > 0 {
-		return s[i:]
-	}
-	return s
 }
 
 func writeReport(dir, name string, f func(io.Writer) error) error {
