@@ -18,16 +18,35 @@ type redisTarget struct {
 	ns  string
 }
 
+// newWorker gives each worker its own connection for the whole run, like a
+// redis-benchmark client: taking one from the shared pool per operation
+// costs a health-check syscall and pool bookkeeping every time.
 func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
-	return &redisWorker{t: t}, nil
+	if c, ok := t.rdb.(*redis.Client); ok {
+		conn := c.Conn()
+		return &redisWorker{t: t, rdb: conn, conn: conn}, nil
+	}
+	return &redisWorker{t: t, rdb: t.rdb}, nil
+}
+
+// redisCmds is what a worker sends through: the shared client or its own connection.
+type redisCmds interface {
+	redis.Cmdable
+	Do(ctx context.Context, args ...any) *redis.Cmd
 }
 
 type redisWorker struct {
 	noBefore
-	t *redisTarget
+	t    *redisTarget
+	rdb  redisCmds
+	conn *redis.Conn // the worker's own connection, if it has one
 }
 
-func (w *redisWorker) close() {}
+func (w *redisWorker) close() {
+	if w.conn != nil {
+		_ = w.conn.Close()
+	}
+}
 
 // expand fills the placeholders of one command.
 func (t *redisTarget) expand(cmd []string, isdn string) []any {
@@ -51,15 +70,15 @@ func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
 		cmd := t.op.Commands[0]
 		if len(cmd) == 2 && strings.EqualFold(cmd[0], "HGETALL") {
 			// The typed command reads the reply straight into a map[string]string.
-			h, err := t.rdb.HGetAll(ctx, t.expand(cmd[1:], key)[0].(string)).Result()
+			h, err := w.rdb.HGetAll(ctx, t.expand(cmd[1:], key)[0].(string)).Result()
 			if err != nil {
 				return opResult{}, err
 			}
 			return t.hash(h)
 		}
-		return t.reply(t.rdb.Do(ctx, t.expand(cmd, key)...))
+		return t.reply(w.rdb.Do(ctx, t.expand(cmd, key)...))
 	}
-	pipe := t.rdb.Pipeline()
+	pipe := w.rdb.Pipeline()
 	if t.op.PerKey {
 		for _, k := range keys {
 			for _, c := range t.op.Commands {

@@ -40,7 +40,7 @@ run() {
 	local schema="cap_${label}_$id" ns="ut360cap-$label-$id"
 	schemas+=("$schema"); namespaces+=("$ns")
 	local pg="${PG_BASE}&search_path=$schema"
-	"$BIN" --pg "$PG_BASE" migrate status >/dev/null # creates database ut360 if missing
+	"$BIN" --pg "$PG_BASE" migrate up >/dev/null # creates database ut360 if missing
 	psql -q "${PG_BASE%%\?*}" -c "CREATE SCHEMA $schema" >/dev/null
 	echo "bench-capacity: gen $n" >&2
 	"$BIN" --quiet gen --subscribers "$n" --out "$tmp/data-$label" --force >/dev/null

@@ -59,6 +59,7 @@ trap cleanup EXIT
 mkdir -p results
 
 say "loading $N subscribers into schema $SCHEMA and namespace $NS"
+"$BIN" -q --pg "$PGBASE" migrate up >/dev/null # creates database ut360 if missing
 psql -X -q "$PGCONN" -c "CREATE SCHEMA IF NOT EXISTS $SCHEMA"
 "$BIN" -q gen --subscribers "$N" --out "$WORK/data" --force >/dev/null
 "$BIN" -q --pg "$PGURL" --namespace "$NS" load --data "$WORK/data" >/dev/null

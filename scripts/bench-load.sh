@@ -66,6 +66,7 @@ ut() { "$BIN" --quiet --pg "$pgurl" --redis "$REDIS_URL" --namespace "$ns" "$@";
 
 echo "bench-load: gen $N subscribers" >&2
 "$BIN" --quiet gen --subscribers "$N" --out "$tmp/data" >/dev/null
+"$BIN" --quiet --pg "$PG_BASE" migrate up >/dev/null # creates database ut360 if missing
 psql -X -q "${PG_BASE%%\?*}" -c "CREATE SCHEMA $schema" >/dev/null
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)

@@ -67,6 +67,7 @@ scale() {
 	echo "bench-verify: N=$n: gen, migrate, load" >&2
 	"$BIN" --quiet gen --subscribers "$n" --out "$data" --force >/dev/null
 	drop_stores
+	"$BIN" --quiet --pg "$PG_BASE" migrate up >/dev/null # creates database ut360 if missing
 	psql -X -q -v ON_ERROR_STOP=1 "${PG_BASE%%\?*}" -c "CREATE SCHEMA $schema" >/dev/null
 	ut migrate up >/dev/null
 	ut load --data "$data" --rejects - >/dev/null

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,6 +70,7 @@ func Version() string { return version + " (" + Commit() + ")" }
 type env struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	stopProfile    func() // set by --cpuprofile
 }
 
 func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
@@ -106,10 +109,28 @@ Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
 				Usage: "Redis key prefix, so tenants and tests do not collide"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			&cli.BoolFlag{Name: "verbose", Usage: "debug logging"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole command to `FILE` (read it with go tool pprof)"},
 		},
 		Before: func(c *cli.Context) error {
 			if c.Bool("verbose") {
 				e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			}
+			if p := c.String("cpuprofile"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return usageErr("--cpuprofile: %v", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return usageErr("--cpuprofile: %v", err)
+				}
+				e.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			}
+			return nil
+		},
+		After: func(*cli.Context) error {
+			if e.stopProfile != nil {
+				e.stopProfile()
 			}
 			return nil
 		},
