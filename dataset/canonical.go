@@ -282,9 +282,6 @@ func (pr *Profile) Values() []string {
 	}
 }
 
-// Hash is the canonical row hash of the profile alone.
-func (pr *Profile) Hash() uint64 { return HashValues(pr.Values()) }
-
 // ParseProfile parses and validates column strings in ProfileColumns order.
 func ParseProfile(vals []string) (Profile, *FieldError) {
 	p, fe := newParser(ProfileColumns, vals)
@@ -316,9 +313,6 @@ func (m *Monthly) Values() []string {
 	return []string{m.ISDN, CanonDate(m.DataMonth), CanonFloat(m.ArpuCall), CanonFloat(m.ArpuSms),
 		CanonFloat(m.ArpuData), CanonFloat(m.ArpuTotal)}
 }
-
-// Hash is the canonical row hash of m.
-func (m *Monthly) Hash() uint64 { return HashValues(m.Values()) }
 
 // ParseMonthly parses and validates column strings in MonthlyColumns order.
 func ParseMonthly(vals []string) (Monthly, *FieldError) {

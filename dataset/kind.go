@@ -18,6 +18,9 @@ type Kind[T any] struct {
 	Parse func([]string) (T, *FieldError)
 	// Values turns a record into canonical column strings.
 	Values func(*T) []string
+	// fromArrow, when set, reads row i of a Parquet batch (columns in
+	// Columns order) without the text round trip; false means "use Parse".
+	fromArrow func(cols []arrow.Array, i int) (T, bool)
 }
 
 var (
@@ -47,14 +50,14 @@ var Profiles = Kind[Profile]{
 		tF64, tF64, tF64, tF64,
 		tI32, tStr, tI32,
 		tSList, tSList},
-	Parse: ParseProfile, Values: (*Profile).Values,
+	Parse: ParseProfile, Values: (*Profile).Values, fromArrow: profileFromArrow,
 }
 
 // Monthlies is the Kind of subscriber_monthly_summary.parquet.
 var Monthlies = Kind[Monthly]{
 	Name: "monthly", File: MonthlyFile, Columns: MonthlyColumns,
 	Types: []arrow.DataType{tStr, tDate, tF64, tF64, tF64, tF64},
-	Parse: ParseMonthly, Values: (*Monthly).Values,
+	Parse: ParseMonthly, Values: (*Monthly).Values, fromArrow: monthlyFromArrow,
 }
 
 // uniqueISDN reports whether each ISDN appears once in k's file.

@@ -61,8 +61,10 @@ type Reader[T any] struct {
 	kind *Kind[T]
 	path string
 	f    *os.File
-	next func() ([]string, int64, error)
-	stop func()
+	next func() ([]string, int64, error) // CSV: the row's cells
+	// nextParquet reads the next Parquet row into a record.
+	nextParquet func() (T, int64, error)
+	stop        func()
 }
 
 // Open opens path for streaming. A missing, empty or malformed file is a *FileError.
@@ -109,13 +111,21 @@ func (r *Reader[T]) Path() string { return r.path }
 // 1-based). A bad row returns a *RowError and reading may go on; any other
 // error is fatal for the file. At the end it returns io.EOF.
 func (r *Reader[T]) Next() (T, int64, error) {
-	var zero T
+	if r.nextParquet != nil {
+		return r.nextParquet()
+	}
 	vals, pos, err := r.next()
 	if err != nil {
+		var zero T
 		return zero, pos, err
 	}
+	return r.parse(vals, pos)
+}
+
+func (r *Reader[T]) parse(vals []string, pos int64) (T, int64, error) {
 	rec, fe := r.kind.Parse(vals)
 	if fe != nil {
+		var zero T
 		return zero, pos, &RowError{File: r.path, Pos: pos, Field: fe}
 	}
 	return rec, pos, nil
@@ -221,9 +231,10 @@ func (r *Reader[T]) openParquet(ctx context.Context) (err error) {
 		rec  arrow.RecordBatch
 		i    int
 		row  int64
+		cols = make([]arrow.Array, len(idx))
 		vals = make([]string, len(idx))
 	)
-	r.next = func() (out []string, pos int64, err error) {
+	r.nextParquet = func() (out T, pos int64, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = &FileError{File: r.path, Reason: "corrupt Parquet data", Err: fmt.Errorf("%v", p)}
@@ -232,18 +243,27 @@ func (r *Reader[T]) openParquet(ctx context.Context) (err error) {
 		for rec == nil || i >= int(rec.NumRows()) {
 			if !rr.Next() {
 				if err := rr.Err(); err != nil && err != io.EOF {
-					return nil, row, &FileError{File: r.path, Reason: "corrupt or truncated Parquet data", Err: err}
+					return out, row, &FileError{File: r.path, Reason: "corrupt or truncated Parquet data", Err: err}
 				}
-				return nil, row, io.EOF
+				return out, row, io.EOF
 			}
 			rec, i = rr.RecordBatch(), 0
+			for c := range cols {
+				cols[c] = rec.Column(c)
+			}
+		}
+		row++
+		at := i
+		i++
+		if r.kind.fromArrow != nil {
+			if v, ok := r.kind.fromArrow(cols, at); ok {
+				return v, row, nil
+			}
 		}
 		for c := range vals {
-			vals[c] = canonCell(rec.Column(c), i)
+			vals[c] = canonCell(cols[c], at)
 		}
-		i++
-		row++
-		return vals, row, nil
+		return r.parse(vals, row)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -130,47 +129,6 @@ type pCluster struct {
 type pInsights struct {
 	Strengths       []string `json:"strengths"`
 	Recommendations []string `json:"recommendations"`
-}
-
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil { // only non-finite floats can fail; they are rejected on input
-		panic(fmt.Sprintf("dataset: marshal profile field: %v", err))
-	}
-	return string(b)
-}
-
-// ProfileFields returns the profile hash of pr with its monthly rows (in month
-// order) as alternating field/value pairs, ready for HSET.
-func (pr *Profile) ProfileFields(months []Monthly) []string {
-	m := pMonthly{Month: make([]string, len(months)), Call: make([]float64, len(months)),
-		SMS: make([]float64, len(months)), Data: make([]float64, len(months)), Total: make([]float64, len(months))}
-	for i, r := range months {
-		m.Month[i], m.Call[i], m.SMS[i], m.Data[i], m.Total[i] = r.DataMonth.UTC().Format(monthLayout), r.ArpuCall, r.ArpuSms, r.ArpuData, r.ArpuTotal
-	}
-	var growth *float64
-	if pr.ArpuGrowthRate.Valid {
-		g := pr.ArpuGrowthRate.V
-		growth = &g
-	}
-	return []string{
-		PFBasic, mustJSON(pBasic{pr.ISDN, pr.SubscriberType, pr.ServiceType, pr.AdvanceAmount}),
-		PFMonthly, mustJSON(m),
-		PFKPI, mustJSON(pKPI{pr.CustomerValueScore, pr.AdvanceReadinessScore, pr.EngagementScore, pr.PriorityScore}),
-		PFArpu, mustJSON(pArpu{pr.ArpuAvg6m, pr.ArpuMin6m, pr.ArpuMax6m, pr.ArpuStd6m, pr.ArpuLastMonth, growth, pr.ArpuTrend}),
-		PFRevenue, mustJSON(pRevenue{pr.RevenueCallShare, pr.RevenueSmsShare, pr.RevenueDataShare}),
-		PFTopup, mustJSON(pTopup{pr.TopupCount6m, pr.TopupAvgAmount, pr.DaysSinceLastTopup}),
-		PFRisk, mustJSON(pRisk{pr.RiskLevel, pr.RiskScore, nonNil(pr.RiskFactors)}),
-		PFCluster, mustJSON(pCluster{pr.ClusterGroup, pr.ClusterLabel, pr.MonthsActive}),
-		PFInsight, mustJSON(pInsights{nonNil(pr.InsightStrengths), nonNil(pr.InsightRecommendations)}),
-	}
 }
 
 // ProfileFromHash decodes a profile hash (HGETALL) back into the profile and its
