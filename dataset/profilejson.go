@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -85,20 +86,17 @@ func appendJSONFloat(b []byte, v float64) []byte {
 // escaping (the usual case, Vietnamese text included) are copied; anything
 // else goes through encoding/json itself.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return appendMarshalled(b, s)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&':
 			return appendMarshalled(b, s)
 		}
-		i += size
+	}
+	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
+		return appendMarshalled(b, s)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
@@ -223,4 +221,12 @@ func (pr *Profile) ProfileFields(months []Monthly) []string {
 	j.key("recommendations", false)
 	j.strs(pr.InsightRecommendations)
 	return append(out, PFInsight, j.end())
+}
+
+// AppendJSONList appends l as a JSON array of strings (HTML-escaped as
+// json.Marshal does, which a JSON parser reads back the same).
+func AppendJSONList(b []byte, l []string) []byte {
+	j := jsonBuf{b}
+	j.strs(l)
+	return j.b
 }

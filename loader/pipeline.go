@@ -377,7 +377,7 @@ func (l *load) stageRecs(ctx context.Context) error {
 	if l.pg != nil {
 		pgCh = make(chan []dataset.Recommendation, 4)
 		g.Go(func() error {
-			_, err := l.pg.copyIn(gctx, tRecs, dataset.RecommendationColumns, newChanSource(gctx, pgCh, recRow, l.pg.bar))
+			_, err := copyIn(gctx, l.pg, tRecs, dataset.RecommendationColumns, newChanSource(gctx, pgCh, recRow, encodeRec, l.pg.bar))
 			return err
 		})
 	}
@@ -415,6 +415,9 @@ type monItem struct {
 func profRow(it *profItem) []any { return profileRow(&it.p) }
 func monRow(it *monItem) []any   { return monthlyRow(&it.m) }
 
+func encProf(w *copyWriter, it *profItem) { encodeProfile(w, &it.p) }
+func encMon(w *copyWriter, it *monItem)   { encodeMonthly(w, &it.m) }
+
 // stageDetails stages profiles and monthly rows. ordered: stream both and
 // merge them for the profile hashes (errUnordered when they are not in
 // recommendation order); otherwise hold the monthly rows compactly in memory.
@@ -432,11 +435,11 @@ func (l *load) stageDetails(ctx context.Context, ordered bool) error {
 	if l.pg != nil {
 		pgProf, pgMon = make(chan []profItem, 4), make(chan []monItem, 4)
 		g.Go(func() error {
-			_, err := l.pg.copyIn(gctx, tProfiles, dataset.ProfileColumns, newChanSource(gctx, pgProf, profRow, l.pg.bar))
+			_, err := copyIn(gctx, l.pg, tProfiles, dataset.ProfileColumns, newChanSource(gctx, pgProf, profRow, encProf, l.pg.bar))
 			return err
 		})
 		g.Go(func() error {
-			_, err := l.pg.copyIn(gctx, tMonthly, dataset.MonthlyColumns, newChanSource(gctx, pgMon, monRow, l.pg.bar))
+			_, err := copyIn(gctx, l.pg, tMonthly, dataset.MonthlyColumns, newChanSource(gctx, pgMon, monRow, encMon, l.pg.bar))
 			return err
 		})
 	}

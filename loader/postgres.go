@@ -41,6 +41,8 @@ type pgStage struct {
 	stage string        // the staging schema
 	ddl   map[string]*tableDDL
 	bar   func(int)
+	// binary says per table whether the hand-written binary COPY applies.
+	binary map[string]bool
 }
 
 // stageSuffix names the staging schema: "<live schema>_ut360_stage".
@@ -93,6 +95,9 @@ func openPG(ctx context.Context, pool *pgxpool.Pool, log interface{ Info(string,
 		s.ddl[t] = d
 	}
 	if err := s.createStage(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.checkBinary(ctx, log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -160,15 +165,6 @@ func (s *pgStage) createStage(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// copyIn streams rows into a staging table with binary COPY.
-func (s *pgStage) copyIn(ctx context.Context, table string, cols []string, src pgx.CopyFromSource) (int64, error) {
-	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{s.stage, table}, cols, src)
-	if err != nil {
-		return n, fmt.Errorf("postgres: copy into %s: %w", table, err)
-	}
-	return n, nil
 }
 
 // truncate empties staging tables (before a phase is rerun).
@@ -327,7 +323,8 @@ type chanSource[T any] struct {
 	ch    <-chan []T
 	batch []T
 	i     int
-	row   func(*T) []any
+	row   func(*T) []any        // for pgx.CopyFrom
+	enc   func(*copyWriter, *T) // for the binary encoder
 	err   error
 	count func(int)
 }
@@ -356,6 +353,6 @@ func (c *chanSource[T]) Next() bool {
 func (c *chanSource[T]) Values() ([]any, error) { return c.row(&c.batch[c.i]), nil }
 func (c *chanSource[T]) Err() error             { return c.err }
 
-func newChanSource[T any](ctx context.Context, ch <-chan []T, row func(*T) []any, count func(int)) *chanSource[T] {
-	return &chanSource[T]{ctx: ctx, ch: ch, i: -1, row: row, count: count}
+func newChanSource[T any](ctx context.Context, ch <-chan []T, row func(*T) []any, enc func(*copyWriter, *T), count func(int)) *chanSource[T] {
+	return &chanSource[T]{ctx: ctx, ch: ch, i: -1, row: row, enc: enc, count: count}
 }
