@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // killPG terminates every backend of the loader's pool (by application_name).
@@ -53,6 +54,22 @@ func (s *stores) killRedis(t *testing.T) {
 	}
 }
 
+// stealLock replaces the loader's Redis load lock, as another load would
+// after it expired.
+func (s *stores) stealLock(t *testing.T) {
+	if err := s.rdb.Set(context.Background(), s.keys.Namespace()+":meta:load_lock", "another load", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// returnLock ends the other load of stealLock.
+func (s *stores) returnLock(t *testing.T) {
+	key := s.keys.Namespace() + ":meta:load_lock"
+	if v, _ := s.rdb.Get(context.Background(), key).Result(); v == "another load" {
+		s.rdb.Del(context.Background(), key)
+	}
+}
+
 // TestInterrupted: a load stopped mid-way (context cancelled, PostgreSQL or
 // Redis connections killed) leaves the previous snapshot intact and no
 // staging behind, and a rerun completes.
@@ -71,6 +88,8 @@ func TestInterrupted(t *testing.T) {
 		{"postgres killed while copying", "recs-staged", func(context.CancelFunc) { s.killPG(t) }},
 		{"postgres killed before the swap", "built", func(context.CancelFunc) { s.killPG(t) }},
 		{"redis killed with the swap queued", "swap-queued", func(context.CancelFunc) { s.killRedis(t) }},
+		// The lock expired during a stall and another load took it.
+		{"redis load lock lost", "built", func(context.CancelFunc) { s.stealLock(t) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +103,7 @@ func TestInterrupted(t *testing.T) {
 			defer func() { testHook = nil }()
 			_, err := Load(ctx, s.pool, s.rdb, s.opts(next))
 			testHook = nil
+			s.returnLock(t)
 			if err == nil {
 				t.Fatal("interrupted load succeeded")
 			}

@@ -34,6 +34,9 @@ type input[T any] struct {
 	name string
 	csv  bool // positions are CSV lines
 	open func(context.Context) (source[T], error)
+	// release closes what open would have handed out when the load ends
+	// before asking (nil: nothing held).
+	release func()
 }
 
 type load struct {
@@ -80,6 +83,7 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 	} else if err := l.fileInputs(ctx); err != nil {
 		return nil, err
 	}
+	defer l.releaseInputs()
 	if l.rej, err = newRejects(l.o.RejectsPath); err != nil {
 		return nil, err
 	}
@@ -262,7 +266,21 @@ func fileInput[T any](kind *dataset.Kind[T], path string, first *dataset.Reader[
 			return nil, &badInput{err}
 		}
 		return r, nil
+	}, release: func() {
+		if first != nil {
+			first.Close()
+			first = nil
+		}
 	}}
+}
+
+// releaseInputs closes the readers opened up front that no phase took.
+func (l *load) releaseInputs() {
+	for _, rel := range []func(){l.recs.release, l.profiles.release, l.monthly.release} {
+		if rel != nil {
+			rel()
+		}
+	}
 }
 
 func isCSV(path string) bool {
@@ -291,7 +309,7 @@ func (l *load) hashFiles(ctx context.Context) <-chan [3]string {
 				continue
 			}
 			h := sha256.New()
-			_, err = io.Copy(h, f)
+			_, err = io.Copy(h, ctxReader{ctx, f})
 			f.Close()
 			if err == nil {
 				res[i] = hex.EncodeToString(h.Sum(nil))
@@ -300,6 +318,19 @@ func (l *load) hashFiles(ctx context.Context) <-chan [3]string {
 		out <- res
 	}()
 	return out
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // rowFault handles a non-nil error of source.Next: a row fault becomes a

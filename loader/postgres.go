@@ -164,6 +164,44 @@ func (s *pgStage) createStage(ctx context.Context) error {
 			return fmt.Errorf("postgres: create staging tables: %w", err)
 		}
 	}
+	for _, t := range pgTables {
+		if err := s.copyGrants(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyGrants gives a staging table the privileges others hold on the live
+// one (LIKE copies none), so readers keep their access after the swap.
+// Column-level grants are not copied.
+func (s *pgStage) copyGrants(ctx context.Context, table string) error {
+	rows, err := s.lock.Query(ctx, `SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.is_grantable
+		FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`, qi(s.live, table))
+	if err != nil {
+		return fmt.Errorf("postgres: read grants on %s: %w", table, err)
+	}
+	var grants []string
+	for rows.Next() {
+		var priv, grantee string
+		var grantable bool
+		if err := rows.Scan(&priv, &grantee, &grantable); err != nil {
+			return err
+		}
+		g := fmt.Sprintf("GRANT %s ON %s TO %s", priv, qi(s.stage, table), grantee)
+		if grantable {
+			g += " WITH GRANT OPTION"
+		}
+		grants = append(grants, g)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: read grants on %s: %w", table, err)
+	}
+	for _, g := range grants {
+		if _, err := s.lock.Exec(ctx, g); err != nil {
+			return fmt.Errorf("postgres: %s: %w", g, err)
+		}
+	}
 	return nil
 }
 

@@ -100,9 +100,27 @@ func (s *redisStage) keepLock(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			refreshLock.Run(ctx, s.rdb, []string{s.lockKey}, s.lockVal, lockTTL.Milliseconds())
+			n, err := refreshLock.Run(ctx, s.rdb, []string{s.lockKey}, s.lockVal, lockTTL.Milliseconds()).Int()
+			if err == nil && n == 0 {
+				return // lost (owned reports it); a refresh must not take it back
+			}
 		}
 	}
+}
+
+// owned fails when the load lock is no longer this load's: it expired while
+// the process stalled, and another load may be filling the same staging
+// keys. Checked before the swap is queued and right before PostgreSQL
+// commits, so a load that lost its lock applies nothing.
+func (s *redisStage) owned(ctx context.Context) error {
+	v, err := s.rdb.Get(ctx, s.lockKey).Result()
+	switch {
+	case err == nil && v == s.lockVal:
+		return nil
+	case err != nil && !errors.Is(err, redis.Nil):
+		return fmt.Errorf("redis: check the load lock: %w", err)
+	}
+	return fmt.Errorf("redis: lost the load lock %s (it expired; another load may be running): nothing applied", s.lockKey)
 }
 
 // release stops refreshing the lock and deletes it (if still ours).
@@ -273,6 +291,7 @@ func (s *redisStage) writeProfiles(ctx context.Context, ch <-chan []profileHash)
 type redisSwap struct {
 	client *redis.Client
 	conn   *redis.Conn
+	owned  func(context.Context) error // the load lock is still ours
 }
 
 // liveIndexKeys lists the index keys of the live snapshot: from meta:stats,
@@ -300,6 +319,9 @@ func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
 // uses its own connection without retries: a retried command after a lost
 // connection would run outside the MULTI.
 func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats map[string]string) (*redisSwap, error) {
+	if err := s.owned(ctx); err != nil {
+		return nil, err
+	}
 	old, err := s.liveIndexKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("redis: list live index keys: %w", err)
@@ -313,7 +335,7 @@ func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats m
 	if s.dump != nil {
 		client.AddHook(s.dump)
 	}
-	sw := &redisSwap{client: client, conn: client.Conn()}
+	sw := &redisSwap{client: client, conn: client.Conn(), owned: s.owned}
 	fail := func(err error) (*redisSwap, error) {
 		sw.abort()
 		return nil, fmt.Errorf("redis: prepare swap: %w", err)
@@ -381,7 +403,7 @@ func (sw *redisSwap) alive(ctx context.Context) error {
 	if v, err := sw.conn.Do(ctx, "PING").Result(); err != nil || v != "QUEUED" {
 		return fmt.Errorf("redis: connection of the queued swap lost (%v %v)", v, err)
 	}
-	return nil
+	return sw.owned(ctx)
 }
 
 // exec applies the queued swap atomically.

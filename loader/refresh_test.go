@@ -303,3 +303,32 @@ func TestUnorderedInputs(t *testing.T) {
 		t.Fatal("monthly rows missing in PostgreSQL")
 	}
 }
+
+// TestRefreshKeepsGrants: privileges granted on the live tables survive the
+// swap (the staging copies get them before they replace the live ones).
+func TestRefreshKeepsGrants(t *testing.T) {
+	s := newStores(t)
+	s.load(t, s.opts(gen(t, 50, 1)))
+	ctx := context.Background()
+	grants := func() string {
+		var g string
+		err := s.pg.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(c.relname || ':' || a.privilege_type || ':' || a.grantee::regrole::text, ',' ORDER BY 1), '')
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+			WHERE n.nspname = $1 AND a.grantee <> c.relowner`, s.pg.Schema).Scan(&g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if _, err := s.pg.Pool.Exec(ctx, "GRANT SELECT ON recommendations, subscriber_360_profiles TO PUBLIC; GRANT INSERT ON subscriber_monthly_arpu TO PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	before := grants()
+	if before == "" {
+		t.Fatal("no grants to check")
+	}
+	s.load(t, s.opts(gen(t, 60, 2)))
+	if after := grants(); after != before {
+		t.Fatalf("grants after a refresh: %q, before: %q", after, before)
+	}
+}
