@@ -234,15 +234,30 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 				s.addIndex(f, k, n)
 			}
 		}
+		// One ZADD/SADD per index key and batch, with all its members:
+		// three commands per subscriber fewer for both the loader and Redis.
+		members := map[string][]any{}
+		add := func(cmd, key string, m ...any) {
+			if members[key] == nil {
+				members[key] = []any{cmd, key}
+			}
+			members[key] = append(members[key], m...)
+		}
+		for i := range batch {
+			r := &batch[i]
+			add("ZADD", s.stage.ServiceIndex(r.ServiceType), dataset.CanonFloat(r.PriorityScore), r.ISDN)
+			add("SADD", s.stage.RiskIndex(r.BadDebtRisk), r.ISDN)
+			add("SADD", s.stage.ClusterIndex(r.ClusterGroup), r.ISDN)
+		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
 				r := &batch[i]
 				key := s.stage.Rec(r.ISDN)
 				p.Do(ctx, strArgs("HSET", key, r.RecFields(), 0)...)
 				p.Do(ctx, "EXPIRE", key, ttl)
-				p.Do(ctx, "ZADD", s.stage.ServiceIndex(r.ServiceType), dataset.CanonFloat(r.PriorityScore), r.ISDN)
-				p.Do(ctx, "SADD", s.stage.RiskIndex(r.BadDebtRisk), r.ISDN)
-				p.Do(ctx, "SADD", s.stage.ClusterIndex(r.ClusterGroup), r.ISDN)
+			}
+			for _, k := range slices.Sorted(maps.Keys(members)) {
+				p.Do(ctx, members[k]...)
 			}
 			return nil
 		})

@@ -85,7 +85,7 @@ func TestUpDownUp(t *testing.T) {
 	first := schemaSnapshot(t, conn, pg.Schema)
 	checkSchema(t, first)
 	st, err := migrations.Current(ctx, conn)
-	if err != nil || st.Current != 3 || st.Latest != 3 || len(st.Names) != 3 {
+	if err != nil || st.Current != 4 || st.Latest != 4 || len(st.Names) != 4 {
 		t.Fatalf("status after up: %+v, %v", st, err)
 	}
 	// Up again is a no-op.
@@ -113,7 +113,7 @@ func TestUpDownUp(t *testing.T) {
 		t.Errorf("up → down → up changed the schema:\nfirst:\n%s\nagain:\n%s",
 			strings.Join(first, "\n"), strings.Join(again, "\n"))
 	}
-	if err := migrations.Down(ctx, conn, 4); err == nil {
+	if err := migrations.Down(ctx, conn, 5); err == nil {
 		t.Error("down to a version beyond the last one succeeded")
 	}
 }
