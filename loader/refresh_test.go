@@ -312,7 +312,7 @@ func TestRefreshKeepsGrants(t *testing.T) {
 	ctx := context.Background()
 	grants := func() string {
 		var g string
-		err := s.pg.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(c.relname || ':' || a.privilege_type || ':' || a.grantee::regrole::text, ',' ORDER BY 1), '')
+		err := s.pg.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(c.relname || ':' || a.privilege_type || ':' || a.grantee::regrole::text, ',' ORDER BY c.relname, a.privilege_type), '')
 			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
 			WHERE n.nspname = $1 AND a.grantee <> c.relowner`, s.pg.Schema).Scan(&g)
 		if err != nil {
