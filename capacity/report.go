@@ -105,7 +105,7 @@ func (p *Plan) Markdown(w io.Writer, chart string) {
 	}
 	fmt.Fprintf(w, "\nTotal %s (%.0f B/subscriber).\n", MB(float64(m.PGBytes)), m.PGBytesPerSub)
 	if m.LoadSeconds > 0 || m.VerifySeconds > 0 {
-		fmt.Fprintf(w, "\nThroughput: load %s for %d subscribers (%s); verify %s for %d subscribers (%s).\n",
+		fmt.Fprintf(w, "\nThroughput: load %s for %d subscribers (%s; projected as n log n); verify %s for %d subscribers (%s; projected linearly).\n",
 			secs(m.LoadSeconds), m.Subscribers, orNone(m.LoadSource), secs(m.VerifySeconds), m.VerifySubscriber, orNone(m.VerifySource))
 	}
 }

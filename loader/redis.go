@@ -220,24 +220,13 @@ func (s *redisStage) addIndex(family, key string, n int64) {
 func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommendation) error {
 	ttl := int64(s.ttl / time.Second)
 	return eachBatch(ctx, ch, func(batch []dataset.Recommendation) error {
-		// Index keys are recorded before they are written, so that a
-		// failed load knows every staging key to remove.
-		fam := map[string]map[string]int64{"service": {}, "risk": {}, "cluster": {}}
-		for i := range batch {
-			r := &batch[i]
-			fam["service"][s.live.ServiceIndex(r.ServiceType)]++
-			fam["risk"][s.live.RiskIndex(r.BadDebtRisk)]++
-			fam["cluster"][s.live.ClusterIndex(r.ClusterGroup)]++
-		}
-		for f, m := range fam {
-			for k, n := range m {
-				s.addIndex(f, k, n)
-			}
-		}
 		// One ZADD/SADD per index key and batch, with all its members:
 		// three commands per subscriber fewer for both the loader and Redis.
+		fam := map[string]map[string]int64{"service": {}, "risk": {}, "cluster": {}}
 		members := map[string][]any{}
-		add := func(cmd, key string, m ...any) {
+		add := func(family, cmd, live string, m ...any) {
+			fam[family][live]++
+			key := s.stageName(live)
 			if members[key] == nil {
 				members[key] = []any{cmd, key}
 			}
@@ -245,9 +234,16 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 		}
 		for i := range batch {
 			r := &batch[i]
-			add("ZADD", s.stage.ServiceIndex(r.ServiceType), dataset.CanonFloat(r.PriorityScore), r.ISDN)
-			add("SADD", s.stage.RiskIndex(r.BadDebtRisk), r.ISDN)
-			add("SADD", s.stage.ClusterIndex(r.ClusterGroup), r.ISDN)
+			add("service", "ZADD", s.live.ServiceIndex(r.ServiceType), dataset.CanonFloat(r.PriorityScore), r.ISDN)
+			add("risk", "SADD", s.live.RiskIndex(r.BadDebtRisk), r.ISDN)
+			add("cluster", "SADD", s.live.ClusterIndex(r.ClusterGroup), r.ISDN)
+		}
+		// Index keys are recorded before they are written, so that a
+		// failed load knows every staging key to remove.
+		for f, m := range fam {
+			for k, n := range m {
+				s.addIndex(f, k, n)
+			}
 		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
