@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ut360/ut360/dataset"
 )
 
@@ -47,7 +49,9 @@ type Environment struct {
 	GOMAXPROCS      int    `json:"gomaxprocs"`
 	PostgresVersion string `json:"postgres_version,omitempty"`
 	RedisVersion    string `json:"redis_version,omitempty"`
-	Namespace       string `json:"namespace"`
+	// RedisProtocol is the RESP version the client speaks (2 unless the URL sets protocol=3).
+	RedisProtocol int    `json:"redis_protocol,omitempty"`
+	Namespace     string `json:"namespace"`
 	// Subscribers and Fingerprint come from the namespace's meta:stats hash.
 	Subscribers int64  `json:"subscribers"`
 	Fingerprint string `json:"fingerprint,omitempty"`
@@ -67,6 +71,9 @@ func (o *Options) environment(ctx context.Context, keys dataset.Keys, keySet int
 		Namespace: keys.Namespace(), KeySet: keySet}
 	if pg && o.Pool != nil {
 		_ = o.Pool.QueryRow(ctx, "SHOW server_version").Scan(&e.PostgresVersion)
+	}
+	if c, ok := o.Redis.(*redis.Client); ok && rd {
+		e.RedisProtocol = c.Options().Protocol
 	}
 	if rd && o.Redis != nil {
 		if info, err := o.Redis.Info(ctx, "server").Result(); err == nil {

@@ -62,6 +62,26 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	if !strings.HasSuffix(okRun, "-ok") || !strings.Contains(stdout, "fast             redis") {
 		t.Errorf("run folder %s, stdout:\n%s", okRun, stdout)
 	}
+	// The client speaks RESP2 (like redis-benchmark) unless the URL asks for 3.
+	protocol := func(run string) int {
+		var sum struct {
+			Environment struct {
+				RedisProtocol int `json:"redis_protocol"`
+			} `json:"environment"`
+		}
+		b, _ := os.ReadFile(filepath.Join(run, "summary.json"))
+		if err := json.Unmarshal(b, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return sum.Environment.RedisProtocol
+	}
+	if p := protocol(okRun); p != 2 {
+		t.Errorf("redis_protocol %d by default, want 2", p)
+	}
+	_, stdout, _ = benchCLI(t, "--redis", rd.URL+"?protocol=3", "--namespace", rd.Namespace, "-q", "bench", "--out", out, "--tag", "resp3", writeScenario(t, dir, "fast", "10s"))
+	if m := reportLine.FindStringSubmatch(stdout); m == nil || protocol(filepath.Dir(m[2])) != 3 {
+		t.Errorf("protocol=3 in the URL not honoured:\n%s", stdout)
+	}
 
 	// 1: a threshold misses (PING does not answer within 1 µs).
 	code, stdout, stderr = benchCLI(t, append(flags, writeScenario(t, dir, "impossible", "1us"))...)
