@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +207,31 @@ func flip(b []byte, i int) []byte {
 	c := slices.Clone(b)
 	c[i] ^= 0xa5
 	return c
+}
+
+// TestCorruptParquetSizes: a huge size or count written over any 4 bytes of
+// a file never makes the reader allocate gigabytes. A corrupt column-chunk
+// size made it read the chunk into one 16 GiB buffer (FuzzParquetReader).
+func TestCorruptParquetSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seed.parquet")
+	writeFile(t, &Monthlies, path, edgeMonthlies(), Parquet)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.parquet")
+	var before, after runtime.MemStats
+	for i := range len(good) {
+		d := slices.Clone(good)
+		copy(d[i:], []byte{0xff, 0xff, 0xff, 0x7f})
+		if err := os.WriteFile(bad, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&before)
+		drain(t, &Monthlies, bad, 100)
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<30 {
+			t.Errorf("0x7fffffff at byte %d: the reader allocated %d MiB", i, n>>20)
+		}
+	}
 }
