@@ -75,7 +75,7 @@ func TestProfileFieldsMatchEncodingJSON(t *testing.T) {
 func FuzzProfileJSON(f *testing.F) {
 	f.Add("Giá trị cao", 1.5)
 	f.Add("<\x00\xff\u2028\"", 1e-7)
-	f.Add("", -0.0)
+	f.Add("", math.Copysign(0, -1))
 	f.Fuzz(func(t *testing.T, s string, v float64) {
 		want, _ := json.Marshal(s)
 		if got := appendJSONString(nil, s); string(got) != string(want) {

@@ -3,7 +3,6 @@ package dataset
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -214,7 +213,7 @@ func TestProfileHashFaults(t *testing.T) {
 		{PFMonthly, `{"month":["2026-10"],"call":[],"sms":[],"data":[],"total":[]}`, PFMonthly},
 		{PFMonthly, `{"month":["2026-13"],"call":[1],"sms":[1],"data":[1],"total":[3]}`, PFMonthly},
 		{PFKPI, `{"customer_value":101,"advance_readiness":1,"engagement":1,"priority":1}`, "customer_value_score"},
-		{PFBasic, fmt.Sprintf(`{"isdn":"x","subscriber_type":"PREPAID","service":"EasyCredit","advance":1}`), "isdn"},
+		{PFBasic, `{"isdn":"x","subscriber_type":"PREPAID","service":"EasyCredit","advance":1}`, "isdn"},
 	} {
 		h := base()
 		h[tc.field] = tc.value
