@@ -72,10 +72,10 @@ func (o *Options) environment(ctx context.Context, keys dataset.Keys, keySet int
 	if pg && o.Pool != nil {
 		_ = o.Pool.QueryRow(ctx, "SHOW server_version").Scan(&e.PostgresVersion)
 	}
-	if c, ok := o.Redis.(*redis.Client); ok && rd {
-		e.RedisProtocol = c.Options().Protocol
-	}
 	if rd && o.Redis != nil {
+		if c, ok := o.Redis.(*redis.Client); ok {
+			e.RedisProtocol = c.Options().Protocol
+		}
 		if info, err := o.Redis.Info(ctx, "server").Result(); err == nil {
 			for _, line := range strings.Split(info, "\n") {
 				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {

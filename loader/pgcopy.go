@@ -59,6 +59,7 @@ func (s *pgStage) columnTypes(ctx context.Context, table string, cols []string) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read column types of %s: %w", table, err)
 	}
+	defer rows.Close()
 	byName := map[string]pgBinType{}
 	for rows.Next() {
 		var name, typ string

@@ -113,6 +113,7 @@ func (s *pgStage) captureDDL(ctx context.Context, table string) (*tableDDL, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read constraints of %s: %w", table, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var n namedDef
 		var fk bool
@@ -136,6 +137,7 @@ func (s *pgStage) captureDDL(ctx context.Context, table string) (*tableDDL, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read indexes of %s: %w", table, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var name, def string
 		if err := rows.Scan(&name, &def); err != nil {
@@ -181,6 +183,7 @@ func (s *pgStage) copyGrants(ctx context.Context, table string) error {
 	if err != nil {
 		return fmt.Errorf("postgres: read grants on %s: %w", table, err)
 	}
+	defer rows.Close()
 	var grants []string
 	for rows.Next() {
 		var priv, grantee string
