@@ -28,7 +28,8 @@ content), validates every row and loads both stores concurrently.
 PostgreSQL: binary COPY into staging tables in the schema "<schema>_ut360_stage"
 (given the live tables' grants), indexes and keys built after the copy,
 ANALYZE, then one short transaction swaps the staging tables in. Pending
-migrations are applied first, so the tables need not exist (the database must: ` + "`ut360 migrate up`" + ` creates it).
+migrations are applied first, so the tables need not exist (the database
+must: ` + "`ut360 migrate up`" + ` creates it).
 Redis: hashes (with --ttl) and index keys are written under "<ns>:stage:" and
 renamed onto their live names in one MULTI/EXEC that also rewrites meta:stats.
 Readers see the old snapshot or the new one, never a mix. Before writing, the
