@@ -230,3 +230,56 @@ func AppendJSONList(b []byte, l []string) []byte {
 	j.strs(l)
 	return j.b
 }
+
+// ParseJSONList reads a JSON array of strings, as json.Unmarshal into a
+// []string does. Arrays whose strings hold no escapes — what PostgreSQL's
+// jsonb output almost always is — are split directly (verify reads three
+// such lists per profile); anything else goes through encoding/json.
+func ParseJSONList(b []byte) ([]string, error) {
+	slow := func() ([]string, error) {
+		var l []string
+		err := json.Unmarshal(b, &l)
+		return l, err
+	}
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return slow()
+	}
+	out := []string{}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		if skipJSONSpace(b, i+1) != len(b) {
+			return slow()
+		}
+		return out, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return slow()
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] >= 0x20 {
+			j++
+		}
+		if j >= len(b) || b[j] != '"' || !utf8.Valid(b[i+1:j]) {
+			return slow()
+		}
+		out = append(out, string(b[i+1:j]))
+		i = skipJSONSpace(b, j+1)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipJSONSpace(b, i+1)
+		case i < len(b) && b[i] == ']' && skipJSONSpace(b, i+1) == len(b):
+			return out, nil
+		default:
+			return slow()
+		}
+	}
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}

@@ -90,3 +90,23 @@ func FuzzProfileJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseJSONList: the fast list reader agrees with json.Unmarshal on
+// every input, errors included.
+func FuzzParseJSONList(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ ] `, `["a", "b"]`, `["Ổn định","x"]`, `["a\"b"]`, `["\u00e9"]`,
+		`[1]`, `null`, `["a",]`, `["a" "b"]`, "[\"\xff\"]", `["a"] x`, "[\"\t\"]", ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want []string
+		werr := json.Unmarshal(b, &want)
+		got, err := ParseJSONList(b)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: error %v, json.Unmarshal %v", b, err, werr)
+		}
+		if err == nil && (!slices.Equal(got, want) || (got == nil) != (want == nil)) {
+			t.Fatalf("%q: got %q, json.Unmarshal %q", b, got, want)
+		}
+	})
+}

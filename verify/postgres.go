@@ -85,18 +85,26 @@ func pgQueryProfiles(ctx context.Context, pool *pgxpool.Pool, sql string, isdns 
 	}
 	defer rows.Close()
 	var growth *float64
+	var lists [3][]byte // jsonb as text: dataset.ParseJSONList is ~5x faster than pgx's json.Unmarshal
 	for rows.Next() {
 		var p dataset.Profile
 		if err := rows.Scan(&p.ISDN, &p.SubscriberType, &p.ServiceType, &p.AdvanceAmount,
 			&p.ArpuAvg6m, &p.ArpuMin6m, &p.ArpuMax6m, &p.ArpuStd6m, &p.ArpuLastMonth, &growth, &p.ArpuTrend,
 			&p.RevenueCallShare, &p.RevenueSmsShare, &p.RevenueDataShare,
 			&p.TopupCount6m, &p.TopupAvgAmount, &p.DaysSinceLastTopup,
-			&p.RiskLevel, &p.RiskScore, &p.RiskFactors,
+			&p.RiskLevel, &p.RiskScore, &lists[0],
 			&p.CustomerValueScore, &p.AdvanceReadinessScore, &p.EngagementScore, &p.PriorityScore,
-			&p.ClusterGroup, &p.ClusterLabel, &p.MonthsActive, &p.InsightStrengths, &p.InsightRecommendations); err != nil {
+			&p.ClusterGroup, &p.ClusterLabel, &p.MonthsActive, &lists[1], &lists[2]); err != nil {
 			return fmt.Errorf("postgres: subscriber_360_profiles row: %w", err)
 		}
 		p.ArpuGrowthRate = nullFloat(growth)
+		for i, dst := range []*[]string{&p.RiskFactors, &p.InsightStrengths, &p.InsightRecommendations} {
+			l, err := dataset.ParseJSONList(lists[i])
+			if err != nil {
+				return fmt.Errorf("postgres: subscriber_360_profiles row %s: a list column is not a JSON list of strings: %w", p.ISDN, err)
+			}
+			*dst = l
+		}
 		if err := fn(&p); err != nil {
 			return err
 		}
