@@ -24,7 +24,7 @@ type redisTarget struct {
 func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
 	if c, ok := t.rdb.(*redis.Client); ok {
 		conn := c.Conn()
-		return &redisWorker{t: t, rdb: conn, conn: conn}, nil
+		return &redisWorker{t: t, rdb: conn, conn: conn, client: c}, nil
 	}
 	return &redisWorker{t: t, rdb: t.rdb}, nil
 }
@@ -37,9 +37,10 @@ type redisCmds interface {
 
 type redisWorker struct {
 	noBefore
-	t    *redisTarget
-	rdb  redisCmds
-	conn *redis.Conn // the worker's own connection, if it has one
+	t      *redisTarget
+	rdb    redisCmds
+	conn   *redis.Conn   // the worker's own connection, if it has one
+	client *redis.Client // where conn came from
 }
 
 func (w *redisWorker) close() {
@@ -61,6 +62,26 @@ func (t *redisTarget) expand(cmd []string, isdn string) []any {
 }
 
 func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
+	res, err := w.send(ctx, keys)
+	if err != nil && w.conn != nil && brokenConn(err) {
+		// A redis.Conn that hit a network error fails every later call; the
+		// shared pool would have replaced it, so the worker does the same.
+		_ = w.conn.Close()
+		w.conn = w.client.Conn()
+		w.rdb = w.conn
+	}
+	return res, err
+}
+
+// brokenConn tells a connection fault from a Redis error reply, a decode
+// failure or the end of the run.
+func brokenConn(err error) bool {
+	var reply redis.Error
+	return !errors.As(err, &reply) && !errors.Is(err, errDecode) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error) {
 	t := w.t
 	key := ""
 	if len(keys) > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/testenv"
@@ -74,6 +75,7 @@ func TestAgainstStores(t *testing.T) {
 	s := loadedStores(t)
 	t.Run("builtin", func(t *testing.T) { testBuiltin(t, s) })
 	t.Run("stall", func(t *testing.T) { testStall(t, s) })
+	t.Run("redis reconnect", func(t *testing.T) { testRedisReconnect(t, s) })
 	t.Run("pacing", func(t *testing.T) { testPacing(t, s) })
 	t.Run("keys", func(t *testing.T) { testKeySources(t, s) })
 }
@@ -171,6 +173,58 @@ func testBuiltin(t *testing.T, s *stores) {
 		if ttl := s.rd.Client.TTL(ctx, keys.Rec(isdn)).Val(); ttl <= 0 {
 			t.Fatalf("%s has no TTL after cache_aside (%v)", isdn, ttl)
 		}
+	}
+}
+
+// testRedisReconnect: when the server drops the workers' connections mid-run,
+// each worker counts the failed call and carries on with a new connection.
+func testRedisReconnect(t *testing.T, s *stores) {
+	ctx := context.Background()
+	opt := *s.rd.Client.Options()
+	opt.ClientName = "benchkill-" + testenv.ID()
+	rdb := redis.NewClient(&opt)
+	defer rdb.Close()
+	sc := parseString(t, `name: reconnect
+keys: {distribution: uniform}
+load: {model: closed, concurrency: 2, warmup: 100ms, duration: 1500ms}
+redis:
+  commands: [[HGETALL, "{ns}:rec:{isdn}"]]
+  decode: rec
+`)
+	o := s.options(t)
+	o.Redis = rdb
+	killed := 0
+	o.stall = func(_, _ string, recStart time.Time) {
+		if sleepUntil(ctx, recStart.Add(500*time.Millisecond)) != nil {
+			return
+		}
+		list, err := s.rd.Client.ClientList(ctx).Result()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, line := range strings.Split(list, "\n") {
+			if !strings.Contains(line, " name="+opt.ClientName+" ") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if id, ok := strings.CutPrefix(f, "id="); ok && s.rd.Client.ClientKillByFilter(ctx, "ID", id).Err() == nil {
+					killed++
+				}
+			}
+		}
+	}
+	run, err := RunScenarios(ctx, o, []*Scenario{sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run.Summary.Scenarios[0].Results[0]
+	if killed < 2 {
+		t.Fatalf("killed %d connections, want the two workers'", killed)
+	}
+	// One failed call per killed connection, not one per remaining call.
+	if r.Errors < 1 || r.Errors > int64(killed) || r.Ops < 100 {
+		t.Errorf("after %d connections were killed: %d errors %v, %d ops", killed, r.Errors, r.ErrorKinds, r.Ops)
 	}
 }
 

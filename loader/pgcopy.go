@@ -111,13 +111,20 @@ func (w *copyWriter) nullFloat8(v dataset.NullFloat) {
 	w.float8(v.V)
 }
 
-// pgEpoch is day 0 of PostgreSQL's binary date format.
-var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+// pgEpochDay is day 0 of PostgreSQL's binary date format (2000-01-01) in
+// days since the Unix epoch.
+const pgEpochDay = 10957
 
+// date writes t's day (every data_month is midnight UTC). Days come from
+// Unix seconds, not time.Sub, whose Duration saturates ~292 years away.
 func (w *copyWriter) date(t time.Time) {
 	w.size(4)
-	days := t.Sub(pgEpoch) / (24 * time.Hour) // every data_month is midnight UTC
-	w.b = binary.BigEndian.AppendUint32(w.b, uint32(int32(days)))
+	sec := t.Unix()
+	day := sec / 86400
+	if sec%86400 < 0 {
+		day-- // floor before 1970
+	}
+	w.b = binary.BigEndian.AppendUint32(w.b, uint32(int32(day-pgEpochDay)))
 }
 
 // numeric writes an integer in numeric's binary form: digit count, weight
