@@ -288,7 +288,7 @@ func (o *Options) runScenario(ctx context.Context, sc *Scenario, ts, isdns []str
 		var tg target
 		switch t {
 		case TargetRedis:
-			tg = &redisTarget{rdb: o.Redis, op: sc.Redis, ns: keys.Namespace()}
+			tg = newRedisTarget(o.Redis, sc.Redis, keys.Namespace())
 		case TargetPostgres:
 			tg = &postgresTarget{pool: o.Pool, op: sc.Postgres}
 		case TargetCacheAside:

@@ -15,7 +15,25 @@ import (
 type redisTarget struct {
 	rdb redis.UniversalClient
 	op  *RedisOp
-	ns  string
+	// cmds are op's commands with {ns} filled in once; only {isdn} varies.
+	cmds [][]string
+	// hgetall is the key template when the operation is a single HGETALL.
+	hgetall string
+}
+
+func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTarget {
+	t := &redisTarget{rdb: rdb, op: op}
+	for _, c := range op.Commands {
+		filled := make([]string, len(c))
+		for i, a := range c {
+			filled[i] = strings.ReplaceAll(a, "{ns}", ns)
+		}
+		t.cmds = append(t.cmds, filled)
+	}
+	if len(t.cmds) == 1 && !op.PerKey && len(t.cmds[0]) == 2 && strings.EqualFold(t.cmds[0][0], "HGETALL") {
+		t.hgetall = t.cmds[0][1]
+	}
+	return t
 }
 
 // newWorker gives each worker its own connection for the whole run, like a
@@ -24,7 +42,7 @@ type redisTarget struct {
 func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
 	if c, ok := t.rdb.(*redis.Client); ok {
 		conn := c.Conn()
-		return &redisWorker{t: t, rdb: conn, conn: conn, client: c}, nil
+		return &redisWorker{t: t, rdb: conn, conn: conn}, nil
 	}
 	return &redisWorker{t: t, rdb: t.rdb}, nil
 }
@@ -37,10 +55,9 @@ type redisCmds interface {
 
 type redisWorker struct {
 	noBefore
-	t      *redisTarget
-	rdb    redisCmds
-	conn   *redis.Conn   // the worker's own connection, if it has one
-	client *redis.Client // where conn came from
+	t    *redisTarget
+	rdb  redisCmds
+	conn *redis.Conn // the worker's own connection, if t.rdb is a *redis.Client
 }
 
 func (w *redisWorker) close() {
@@ -49,16 +66,20 @@ func (w *redisWorker) close() {
 	}
 }
 
-// expand fills the placeholders of one command.
-func (t *redisTarget) expand(cmd []string, isdn string) []any {
+// expand fills {isdn} into one command.
+func expand(cmd []string, isdn string) []any {
 	args := make([]any, len(cmd))
 	for i, a := range cmd {
-		if strings.IndexByte(a, '{') >= 0 {
-			a = strings.ReplaceAll(strings.ReplaceAll(a, "{ns}", t.ns), "{isdn}", isdn)
-		}
-		args[i] = a
+		args[i] = fillISDN(a, isdn)
 	}
 	return args
+}
+
+func fillISDN(a, isdn string) string {
+	if strings.IndexByte(a, '{') < 0 {
+		return a
+	}
+	return strings.ReplaceAll(a, "{isdn}", isdn)
 }
 
 func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
@@ -67,7 +88,7 @@ func (w *redisWorker) do(ctx context.Context, keys []string) (opResult, error) {
 		// A redis.Conn that hit a network error fails every later call; the
 		// shared pool would have replaced it, so the worker does the same.
 		_ = w.conn.Close()
-		w.conn = w.client.Conn()
+		w.conn = w.t.rdb.(*redis.Client).Conn()
 		w.rdb = w.conn
 	}
 	return res, err
@@ -87,28 +108,27 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	if len(keys) > 0 {
 		key = keys[0]
 	}
-	if len(t.op.Commands) == 1 && !t.op.PerKey {
-		cmd := t.op.Commands[0]
-		if len(cmd) == 2 && strings.EqualFold(cmd[0], "HGETALL") {
-			// The typed command reads the reply straight into a map[string]string.
-			h, err := w.rdb.HGetAll(ctx, t.expand(cmd[1:], key)[0].(string)).Result()
-			if err != nil {
-				return opResult{}, err
-			}
-			return t.hash(h)
+	if t.hgetall != "" {
+		// The typed command reads the reply straight into a map[string]string.
+		h, err := w.rdb.HGetAll(ctx, fillISDN(t.hgetall, key)).Result()
+		if err != nil {
+			return opResult{}, err
 		}
-		return t.reply(w.rdb.Do(ctx, t.expand(cmd, key)...))
+		return t.hash(h)
+	}
+	if len(t.cmds) == 1 && !t.op.PerKey {
+		return t.reply(w.rdb.Do(ctx, expand(t.cmds[0], key)...))
 	}
 	pipe := w.rdb.Pipeline()
 	if t.op.PerKey {
 		for _, k := range keys {
-			for _, c := range t.op.Commands {
-				pipe.Do(ctx, t.expand(c, k)...)
+			for _, c := range t.cmds {
+				pipe.Do(ctx, expand(c, k)...)
 			}
 		}
 	} else {
-		for _, c := range t.op.Commands {
-			pipe.Do(ctx, t.expand(c, key)...)
+		for _, c := range t.cmds {
+			pipe.Do(ctx, expand(c, key)...)
 		}
 	}
 	cmds, err := pipe.Exec(ctx)

@@ -31,15 +31,22 @@ func TestParseGoodFixtures(t *testing.T) {
 	}
 }
 
+// parseFile parses a fixture that must be valid.
+func parseFile(t *testing.T, path string) *Scenario {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := Parse(filepath.Base(path), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 func TestParseGoodValues(t *testing.T) {
-	data, err := os.ReadFile("testdata/good/open_zipf.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := Parse("open_zipf.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := parseFile(t, "testdata/good/open_zipf.yaml")
 	if sc.Load.Model != "open" || sc.Load.Rate != 2000 || sc.Load.MaxInFlight != 32 || sc.Load.Count != 10000 || sc.Load.Duration != 0 {
 		t.Errorf("load = %+v", sc.Load)
 	}
@@ -58,25 +65,15 @@ func TestParseGoodValues(t *testing.T) {
 	}
 
 	// Defaults.
-	data, _ = os.ReadFile("testdata/good/ping.yaml")
-	sc, err = Parse("ping.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc = parseFile(t, "testdata/good/ping.yaml")
 	if sc.Load.Model != "closed" || sc.Load.Concurrency != DefaultConcurrency || sc.Load.Duration != DefaultDuration || sc.Load.Warmup != DefaultWarmup {
 		t.Errorf("defaults: %+v", sc.Load)
 	}
-	data, _ = os.ReadFile("testdata/good/hotset_bulk.yaml")
-	if sc, err = Parse("hotset_bulk.yaml", data); err != nil {
-		t.Fatal(err)
-	}
+	sc = parseFile(t, "testdata/good/hotset_bulk.yaml")
 	if sc.Keys.HotShare != 0.8 || sc.Keys.HotFraction != 0.1 || sc.Keys.Batch != 50 || !sc.Redis.PerKey {
 		t.Errorf("keys %+v", sc.Keys)
 	}
-	data, _ = os.ReadFile("testdata/good/cache_aside.yaml")
-	if sc, err = Parse("cache_aside.yaml", data); err != nil {
-		t.Fatal(err)
-	}
+	sc = parseFile(t, "testdata/good/cache_aside.yaml")
 	if sc.CacheAside.TTL.D() != time.Hour || sc.CacheAside.Miss != 0.2 || sc.Load.Warmup != 0 {
 		t.Errorf("cache_aside %+v, load %+v", sc.CacheAside, sc.Load)
 	}

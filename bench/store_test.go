@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,32 +194,23 @@ redis:
 `)
 	o := s.options(t)
 	o.Redis = rdb
-	killed := 0
+	var killedN atomic.Int64 // set by the stall goroutine, which the run does not wait for
 	o.stall = func(_, _ string, recStart time.Time) {
 		if sleepUntil(ctx, recStart.Add(500*time.Millisecond)) != nil {
 			return
 		}
-		list, err := s.rd.Client.ClientList(ctx).Result()
+		n, err := testenv.KillClients(ctx, s.rd.Client, opt.ClientName)
 		if err != nil {
 			t.Error(err)
-			return
 		}
-		for _, line := range strings.Split(list, "\n") {
-			if !strings.Contains(line, " name="+opt.ClientName+" ") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if id, ok := strings.CutPrefix(f, "id="); ok && s.rd.Client.ClientKillByFilter(ctx, "ID", id).Err() == nil {
-					killed++
-				}
-			}
-		}
+		killedN.Store(int64(n))
 	}
 	run, err := RunScenarios(ctx, o, []*Scenario{sc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := run.Summary.Scenarios[0].Results[0]
+	killed := int(killedN.Load())
 	if killed < 2 {
 		t.Fatalf("killed %d connections, want the two workers'", killed)
 	}

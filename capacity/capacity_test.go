@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,22 +36,10 @@ func TestParseSizes(t *testing.T) {
 			t.Errorf("ParseSizes(%q) error %v, want error %v", tc.in, err, tc.err)
 			continue
 		}
-		if !tc.err && !equal(got, tc.want) {
+		if !tc.err && !slices.Equal(got, tc.want) {
 			t.Errorf("ParseSizes(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestProjectIsLinearWithRecommendations(t *testing.T) {

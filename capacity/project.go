@@ -136,7 +136,7 @@ func (p *Plan) at(n int64) Projection {
 	if m.LoadSeconds > 0 {
 		// A load's sorts and B-tree builds grow as n log n: a linear model
 		// from 214,000 underestimated the 1,000,000 load by 14.5%
-		// (bench-capacity, 2026-11-26), n log n by 3.7%.
+		// (bench-capacity, 2026-11-26); n log n, in the next run, by 7.5%.
 		pr.LoadSeconds = m.LoadSeconds * scale * nLogRatio(n, m.Subscribers)
 	}
 	if m.VerifySeconds > 0 && m.VerifySubscriber > 0 {

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -100,26 +99,13 @@ func FuzzParseRecommendationCSV(f *testing.F) {
 // short never panics the reader: Open or Next reports a *FileError (or a
 // *RowError when a corrupted value still decodes but does not validate).
 func FuzzParquetReader(f *testing.F) {
-	var buf bytes.Buffer
-	for _, kind := range []int{0, 1} {
-		path := filepath.Join(f.TempDir(), "seed.parquet")
-		if kind == 0 {
-			writeFile(f, &Monthlies, path, edgeMonthlies(), Parquet)
-		} else {
-			writeFile(f, &Profiles, path, edgeProfiles(), Parquet)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		buf.Reset()
-		buf.Write(data)
-		f.Add(byte(kind), slices.Clone(buf.Bytes()), uint32(0), []byte{})
-		f.Add(byte(kind), slices.Clone(buf.Bytes()), uint32(len(data)-12), []byte{0xff, 0xff, 0xff, 0x7f})
-		f.Add(byte(kind), slices.Clone(buf.Bytes()), uint32(4), []byte{0, 0, 0, 0, 0, 0, 0, 0})
-		f.Add(byte(kind), slices.Clone(buf.Bytes()[:len(data)/2]), uint32(0), []byte{})
+	for kind, data := range [][]byte{parquetSeed(f, &Monthlies, edgeMonthlies()), parquetSeed(f, &Profiles, edgeProfiles())} {
+		f.Add(byte(kind), data, uint32(0), []byte{})
+		f.Add(byte(kind), data, uint32(len(data)-12), []byte{0xff, 0xff, 0xff, 0x7f})
+		f.Add(byte(kind), data, uint32(4), []byte{0, 0, 0, 0, 0, 0, 0, 0})
+		f.Add(byte(kind), data[:len(data)/2], uint32(0), []byte{})
 	}
-	dir := f.TempDir()
+	path := filepath.Join(f.TempDir(), "fuzz.parquet")
 	f.Fuzz(func(t *testing.T, kind byte, data []byte, at uint32, patch []byte) {
 		if len(data) > 1<<20 {
 			return
@@ -128,16 +114,33 @@ func FuzzParquetReader(f *testing.F) {
 		if len(data) > 0 {
 			copy(data[int(at)%len(data):], patch)
 		}
-		path := filepath.Join(dir, "fuzz.parquet")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		if kind%2 == 0 {
-			drain(t, &Monthlies, path, 100)
+			drainBytes(t, &Monthlies, path, data)
 		} else {
-			drain(t, &Profiles, path, 100)
+			drainBytes(t, &Profiles, path, data)
 		}
 	})
+}
+
+// parquetSeed is recs written as a Parquet file, in bytes.
+func parquetSeed[T any](tb testing.TB, kind *Kind[T], recs []T) []byte {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "seed.parquet")
+	writeFile(tb, kind, path, recs, Parquet)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// drainBytes writes data to path and reads it back with drain.
+func drainBytes[T any](t *testing.T, kind *Kind[T], path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, kind, path, 100)
 }
 
 // drain reads path to the end (or maxRows), checking the error contract.
@@ -185,20 +188,12 @@ func checkFileError(t *testing.T, path string, err error) {
 // (every truncation point in steps, and a byte flip every few bytes), so
 // plain `go test` covers what the fuzzer explores at random.
 func TestCorruptParquet(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "seed.parquet")
-	writeFile(t, &Profiles, path, edgeProfiles(), Parquet)
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := parquetSeed(t, &Profiles, edgeProfiles())
 	bad := filepath.Join(t.TempDir(), "bad.parquet")
 	step := max(1, len(good)/400)
 	for i := 0; i < len(good); i += step {
 		for _, variant := range [][]byte{good[:i], flip(good, i)} {
-			if err := os.WriteFile(bad, variant, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			drain(t, &Profiles, bad, 100)
+			drainBytes(t, &Profiles, bad, variant)
 		}
 	}
 }
@@ -213,22 +208,14 @@ func flip(b []byte, i int) []byte {
 // a file never makes the reader allocate gigabytes. A corrupt column-chunk
 // size made it read the chunk into one 16 GiB buffer (FuzzParquetReader).
 func TestCorruptParquetSizes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "seed.parquet")
-	writeFile(t, &Monthlies, path, edgeMonthlies(), Parquet)
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := parquetSeed(t, &Monthlies, edgeMonthlies())
 	bad := filepath.Join(t.TempDir(), "bad.parquet")
 	var before, after runtime.MemStats
 	for i := range len(good) {
 		d := slices.Clone(good)
 		copy(d[i:], []byte{0xff, 0xff, 0xff, 0x7f})
-		if err := os.WriteFile(bad, d, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		runtime.ReadMemStats(&before)
-		drain(t, &Monthlies, bad, 100)
+		drainBytes(t, &Monthlies, bad, d)
 		runtime.ReadMemStats(&after)
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<30 {
 			t.Errorf("0x7fffffff at byte %d: the reader allocated %d MiB", i, n>>20)

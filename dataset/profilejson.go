@@ -108,6 +108,17 @@ func appendMarshalled(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
+// monthlySeries are the arrays of pMonthly after "month", in its field order.
+var monthlySeries = []struct {
+	name string
+	get  func(*Monthly) float64
+}{
+	{"call", func(m *Monthly) float64 { return m.ArpuCall }},
+	{"sms", func(m *Monthly) float64 { return m.ArpuSms }},
+	{"data", func(m *Monthly) float64 { return m.ArpuData }},
+	{"total", func(m *Monthly) float64 { return m.ArpuTotal }},
+}
+
 // ProfileFields returns the profile hash of pr with its monthly rows (in month
 // order) as alternating field/value pairs, ready for HSET.
 func (pr *Profile) ProfileFields(months []Monthly) []string {
@@ -137,15 +148,7 @@ func (pr *Profile) ProfileFields(months []Monthly) []string {
 	}
 	j.b = append(j.b, ']')
 	series := make([]float64, len(months))
-	for _, s := range []struct {
-		name string
-		get  func(*Monthly) float64
-	}{
-		{"call", func(m *Monthly) float64 { return m.ArpuCall }},
-		{"sms", func(m *Monthly) float64 { return m.ArpuSms }},
-		{"data", func(m *Monthly) float64 { return m.ArpuData }},
-		{"total", func(m *Monthly) float64 { return m.ArpuTotal }},
-	} {
+	for _, s := range monthlySeries {
 		for i := range months {
 			series[i] = s.get(&months[i])
 		}

@@ -3,10 +3,10 @@ package loader
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/ut360/ut360/internal/testenv"
 )
 
 // killPG terminates every backend of the loader's pool (by application_name).
@@ -28,26 +28,9 @@ func (s *stores) killPG(t *testing.T) {
 
 // killRedis closes every connection of the loader's client (by client name).
 func (s *stores) killRedis(t *testing.T) {
-	ctx := context.Background()
-	admin := s.rdb.Options()
-	_ = admin
-	list, err := s.rdb.ClientList(ctx).Result()
+	killed, err := testenv.KillClients(context.Background(), s.rdb, s.name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, " name="+s.name+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				n, _ := strconv.ParseInt(id, 10, 64)
-				if err := s.rdb.ClientKillByFilter(ctx, "ID", id).Err(); err == nil && n > 0 {
-					killed++
-				}
-			}
-		}
 	}
 	if killed == 0 {
 		t.Fatal("no loader connection to kill")

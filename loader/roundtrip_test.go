@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ut360/ut360/dataset"
 )
 
@@ -196,9 +198,11 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "subscribers/s")
 }
 
-// TestBinaryNumeric: the hand-written numeric encoding reads back as the
-// integer it encodes, around every base-10000 digit boundary.
-func TestBinaryNumeric(t *testing.T) {
+// copyBack writes n values of one column type with the hand-written binary
+// COPY encoder (enc writes value i) into a temporary table and returns them
+// as PostgreSQL prints them (text, the column cast by castSQL).
+func copyBack(t *testing.T, typ, castSQL string, n int, enc func(w *copyWriter, i int)) []string {
+	t.Helper()
 	s := newStores(t)
 	ctx := context.Background()
 	conn, err := s.pool.Acquire(ctx)
@@ -206,86 +210,54 @@ func TestBinaryNumeric(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE nums (i int, v numeric)"); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE back (i int, v "+typ+")"); err != nil {
 		t.Fatal(err)
 	}
-	vals := []int64{0, 1, -1, 9999, 10000, 10001, -10000, 99990000, 100000000, 123400005678,
-		maxNumeric12, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
 	w := copyWriter{b: []byte(copyHeader)}
-	for i, v := range vals {
+	for i := range n {
 		w.tuple(2)
 		w.int4(int32(i))
-		w.numeric(v)
+		enc(&w, i)
 	}
 	w.b = append(w.b, 0xff, 0xff)
-	if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(w.b), "COPY nums FROM STDIN (FORMAT binary)"); err != nil {
+	if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(w.b), "COPY back FROM STDIN (FORMAT binary)"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.Query(ctx, "SELECT i, v::text FROM nums ORDER BY i")
+	rows, err := conn.Query(ctx, "SELECT "+castSQL+" FROM back ORDER BY i")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for rows.Next() {
-		var i int
-		var got string
-		if err := rows.Scan(&i, &got); err != nil {
-			t.Fatal(err)
-		}
-		if want := strconv.FormatInt(vals[i], 10); got != want {
-			t.Errorf("numeric(%d) reads back as %s", vals[i], got)
-		}
-		n++
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(got) != n {
+		t.Fatalf("read %d of %d rows: %v", len(got), n, err)
 	}
-	if rows.Err() != nil || n != len(vals) {
-		t.Fatalf("read %d of %d rows: %v", n, len(vals), rows.Err())
+	return got
+}
+
+// TestBinaryNumeric: the hand-written numeric encoding reads back as the
+// integer it encodes, around every base-10000 digit boundary.
+func TestBinaryNumeric(t *testing.T) {
+	vals := []int64{0, 1, -1, 9999, 10000, 10001, -10000, 99990000, 100000000, 123400005678,
+		maxNumeric12, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	got := copyBack(t, "numeric", "v::text", len(vals), func(w *copyWriter, i int) { w.numeric(vals[i]) })
+	for i, v := range vals {
+		if want := strconv.FormatInt(v, 10); got[i] != want {
+			t.Errorf("numeric(%d) reads back as %s", v, got[i])
+		}
 	}
 }
 
 // TestBinaryDate: the hand-written date encoding reads back as the same day,
 // across the whole range the validators accept (years 1 to 9999).
 func TestBinaryDate(t *testing.T) {
-	s := newStores(t)
-	ctx := context.Background()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE days (i int, d date)"); err != nil {
-		t.Fatal(err)
-	}
 	var days []time.Time
 	for _, y := range []int{1, 1699, 1700, 1969, 1970, 1999, 2000, 2024, 2292, 2293, 2300, 9999} {
 		days = append(days, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(y, 12, 1, 0, 0, 0, 0, time.UTC))
 	}
-	w := copyWriter{b: []byte(copyHeader)}
+	got := copyBack(t, "date", "to_char(v, 'YYYY-MM-DD')", len(days), func(w *copyWriter, i int) { w.date(days[i]) })
 	for i, d := range days {
-		w.tuple(2)
-		w.int4(int32(i))
-		w.date(d)
-	}
-	w.b = append(w.b, 0xff, 0xff)
-	if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(w.b), "COPY days FROM STDIN (FORMAT binary)"); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := conn.Query(ctx, "SELECT i, to_char(d, 'YYYY-MM-DD') FROM days ORDER BY i")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for rows.Next() {
-		var i int
-		var got string
-		if err := rows.Scan(&i, &got); err != nil {
-			t.Fatal(err)
+		if want := d.Format(time.DateOnly); got[i] != want {
+			t.Errorf("date %s reads back as %s", want, got[i])
 		}
-		if want := days[i].Format(time.DateOnly); got != want {
-			t.Errorf("date %s reads back as %s", want, got)
-		}
-		n++
-	}
-	if rows.Err() != nil || n != len(days) {
-		t.Fatalf("read %d of %d rows: %v", n, len(days), rows.Err())
 	}
 }

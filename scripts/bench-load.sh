@@ -165,6 +165,7 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--argjson ut_user "$ut_user" --argjson ut_sys "$ut_sys" --argjson ut_rss "$ut_rss" \
 	--argjson ratio "$ratio" --argjson ratio_sum "$ratio_sum" --argjson resp_mb "$resp_mb" \
 	--argjson mem_wall "$mem_wall" --argjson mem_rss "$mem_rss" --argjson pass "$pass" \
+	--argjson max_ratio "$MAX_RATIO" --argjson max_wall "$MAX_WALL" --argjson max_rss "$MAX_RSS_MB" \
 	--slurpfile sum "$tmp/sum.json" '{
   format: 1, benchmark: "load", timestamp: $ts, commit: $commit, nproc: $nproc,
   loadavg: {before: $load_before, after: $load_after},
@@ -173,7 +174,7 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   ut360_seconds: {total: $ut_wall, postgres: $ut_pg, redis: $ut_redis, user_cpu: $ut_user, sys_cpu: $ut_sys},
   ratio: $ratio, ratio_vs_sum_of_floors: $ratio_sum, peak_rss_mb: $ut_rss,
   memory_check: {subscribers: $mem_n, wall_seconds: $mem_wall, peak_rss_mb: $mem_rss},
-  targets: {max_ratio: 1.5, max_wall_seconds: 15, max_rss_mb_at_1m: 512}, pass: $pass}' >"$out"
+  targets: {max_ratio: $max_ratio, max_wall_seconds: $max_wall, max_rss_mb_at_1m: $max_rss}, pass: $pass}' >"$out"
 cat "$out"
 echo "bench-load: wrote $out" >&2
 [[ $pass == true ]]

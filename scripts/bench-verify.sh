@@ -69,8 +69,7 @@ scale() {
 	drop_stores
 	"$BIN" --quiet --pg "$PG_BASE" migrate up >/dev/null # creates database ut360 if missing
 	psql -X -q -v ON_ERROR_STOP=1 "${PG_BASE%%\?*}" -c "CREATE SCHEMA $schema" >/dev/null
-	ut migrate up >/dev/null
-	ut load --data "$data" --rejects - >/dev/null
+	ut load --data "$data" --rejects - >/dev/null # applies the migrations first
 	echo "bench-verify: N=$n: floor" >&2
 	ut verify --floor >/dev/null
 	ut verify --floor >"$tmp/floor-$n.json"

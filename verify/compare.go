@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,7 +164,7 @@ func directFindings(rep *Report, st *state, sc *redisScan, o *Options) {
 		rep.add(f)
 		st.plan.deleteKeys = append(st.plan.deleteKeys, f.Key)
 	}
-	slices.SortFunc(sc.ttl, func(a, b ttlIssue) int { return cmpStr(a.Key, b.Key) })
+	slices.SortFunc(sc.ttl, func(a, b ttlIssue) int { return strings.Compare(a.Key, b.Key) })
 	for _, t := range sc.ttl {
 		rep.add(Finding{Class: TTL, ISDN: t.ISDN, Key: t.Key,
 			Fields: []FieldDiff{{Field: "ttl", Expected: "≤ " + o.TTL.String(), Actual: ttlString(t.TTL)}}})
@@ -175,16 +177,6 @@ func directFindings(rep *Report, st *state, sc *redisScan, o *Options) {
 			rep.ExpiredExamples = append(rep.ExpiredExamples, e.Key)
 		}
 	}
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkStats compares meta:stats with what the stores hold, and plans the
@@ -246,12 +238,7 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 
 // checkFileSums compares the source files' SHA-256 with those recorded at load time.
 func checkFileSums(rep *Report, stats map[string]string, sums map[string]string) {
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, file := range names {
+	for _, file := range slices.Sorted(maps.Keys(sums)) {
 		recorded, field := recordedSum(stats, file)
 		if field == "" {
 			continue

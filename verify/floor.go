@@ -90,10 +90,8 @@ func floorRedis(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, 
 				}
 			}
 			if len(batch) >= fetchKeys || next == 0 && len(batch) > 0 {
-				select {
-				case batches <- batch:
-				case <-gctx.Done():
-					return gctx.Err()
+				if err := send(gctx, batches, batch); err != nil {
+					return err
 				}
 				batch = nil
 			}

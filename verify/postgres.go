@@ -177,43 +177,37 @@ func digestPG(ctx context.Context, pool *pgxpool.Pool, mk func() *tally) ([]*tal
 	profCh := make(chan []dataset.Profile, 4)
 	monCh := make(chan []dataset.Monthly, 4)
 	g.Go(func() error {
-		defer close(profCh)
-		batch := make([]dataset.Profile, 0, batchSize)
-		err := pgQueryProfiles(ctx, pool, profileSQL+order, nil, func(p *dataset.Profile) error {
-			batch = append(batch, *p)
-			if len(batch) == batchSize {
-				if err := send(ctx, profCh, batch); err != nil {
-					return err
-				}
-				batch = make([]dataset.Profile, 0, batchSize)
-			}
-			return nil
+		return streamBatches(ctx, profCh, batchSize, func(each func(*dataset.Profile) error) error {
+			return pgQueryProfiles(ctx, pool, profileSQL+order, nil, each)
 		})
-		if err == nil && len(batch) > 0 {
-			err = send(ctx, profCh, batch)
-		}
-		return err
 	})
 	g.Go(func() error {
-		defer close(monCh)
-		batch := make([]dataset.Monthly, 0, 8*batchSize)
-		err := pgQueryMonthly(ctx, pool, monthlySQL+order+", data_month", nil, func(m *dataset.Monthly) error {
-			batch = append(batch, *m)
-			if len(batch) == cap(batch) {
-				if err := send(ctx, monCh, batch); err != nil {
-					return err
-				}
-				batch = make([]dataset.Monthly, 0, 8*batchSize)
-			}
-			return nil
+		return streamBatches(ctx, monCh, 8*batchSize, func(each func(*dataset.Monthly) error) error {
+			return pgQueryMonthly(ctx, pool, monthlySQL+order+", data_month", nil, each)
 		})
-		if err == nil && len(batch) > 0 {
-			err = send(ctx, monCh, batch)
-		}
-		return err
 	})
 	g.Go(func() error { return mergeProfiles(ts[1], profCh, monCh) })
 	return ts, g.Wait()
+}
+
+// streamBatches sends the records read hands to each (a reused record) to
+// ch in batches of size, and closes ch at the end.
+func streamBatches[T any](ctx context.Context, ch chan<- []T, size int, read func(each func(*T) error) error) error {
+	defer close(ch)
+	batch := make([]T, 0, size)
+	err := read(func(v *T) error {
+		batch = append(batch, *v)
+		if len(batch) < size {
+			return nil
+		}
+		err := send(ctx, ch, batch)
+		batch = make([]T, 0, size)
+		return err
+	})
+	if err == nil && len(batch) > 0 {
+		err = send(ctx, ch, batch)
+	}
+	return err
 }
 
 func send[T any](ctx context.Context, ch chan<- []T, v []T) error {

@@ -73,6 +73,8 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 	g.Go(func() error {
 		defer close(batches)
 		seen := map[uint64]struct{}{} // SCAN may return a key twice
+		recP, profP, idxP := k.RecPrefix(), k.ProfilePrefix(), k.IndexPrefix()
+		stats, metaP, stageP := k.Stats(), k.Namespace()+":meta:", k.Namespace()+":stage:"
 		var cursor uint64
 		batch := make([]string, 0, fetchKeys)
 		for {
@@ -87,26 +89,23 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 				}
 				seen[h] = struct{}{}
 				switch {
-				case strings.HasPrefix(key, k.RecPrefix()), strings.HasPrefix(key, k.ProfilePrefix()):
+				case strings.HasPrefix(key, recP), strings.HasPrefix(key, profP):
 					batch = append(batch, key)
-				case strings.HasPrefix(key, k.IndexPrefix()):
-					if kind, _, _ := strings.Cut(strings.TrimPrefix(key, k.IndexPrefix()), ":"); kind == idxService || kind == idxRisk || kind == idxCluster {
+				case strings.HasPrefix(key, idxP):
+					if kind, _, _ := strings.Cut(strings.TrimPrefix(key, idxP), ":"); kind == idxService || kind == idxRisk || kind == idxCluster {
 						sc.indexKeys = append(sc.indexKeys, key)
 					} else {
 						sc.unknown = append(sc.unknown, key)
 					}
-				case key == k.Stats(), strings.HasPrefix(key, k.Namespace()+":meta:"),
-					strings.HasPrefix(key, k.Namespace()+":stage:"):
+				case key == stats, strings.HasPrefix(key, metaP), strings.HasPrefix(key, stageP):
 					// bookkeeping and the staging area of a load in progress
 				default:
 					sc.unknown = append(sc.unknown, key)
 				}
 			}
 			if len(batch) >= fetchKeys {
-				select {
-				case batches <- batch:
-				case <-gctx.Done():
-					return gctx.Err()
+				if err := send(gctx, batches, batch); err != nil {
+					return err
 				}
 				batch = make([]string, 0, fetchKeys)
 			}
@@ -116,11 +115,7 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 			cursor = next
 		}
 		if len(batch) > 0 {
-			select {
-			case batches <- batch:
-			case <-gctx.Done(): // every worker may have stopped on an error
-				return gctx.Err()
-			}
+			return send(gctx, batches, batch) // every worker may have stopped on an error
 		}
 		return nil
 	})

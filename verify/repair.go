@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -65,7 +66,7 @@ func (p *plan) examples(k dataset.Keys, n int) []string {
 	for _, op := range p.indexRemove {
 		push("remove " + op.isdn + " from " + op.m.Key)
 	}
-	for _, op := range append(append([]indexOp{}, p.indexAdd...), p.indexRescore...) {
+	for _, op := range slices.Concat(p.indexAdd, p.indexRescore) {
 		if op.m.ZSet {
 			push("ZADD " + op.m.Key + " " + dataset.CanonFloat(op.m.Score) + " " + op.isdn)
 		} else {
@@ -158,7 +159,7 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 				pp.SRem(ctx, op.m.Key, op.isdn)
 			}
 		}
-		for _, op := range append(append([]indexOp{}, p.indexAdd...), p.indexRescore...) {
+		for _, op := range slices.Concat(p.indexAdd, p.indexRescore) {
 			if op.m.ZSet {
 				pp.ZAdd(ctx, op.m.Key, redis.Z{Score: op.m.Score, Member: op.isdn})
 			} else {

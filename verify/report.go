@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -388,4 +390,36 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteFiles writes the JSON report to path and the Markdown one next to it
+// (same name, .md), creating the folder; it returns the Markdown path.
+func (r *Report) WriteFiles(path string) (string, error) {
+	md := strings.TrimSuffix(path, filepath.Ext(path)) + ".md"
+	if md == path {
+		md = path + ".md"
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	for _, w := range []struct {
+		path  string
+		write func(*os.File) error
+	}{
+		{path, func(f *os.File) error { return r.WriteJSON(f) }},
+		{md, func(f *os.File) error { return r.WriteMarkdown(f) }},
+	} {
+		f, err := os.Create(w.path)
+		if err != nil {
+			return "", fmt.Errorf("report: %w", err)
+		}
+		err = w.write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("report %s: %w", w.path, err)
+		}
+	}
+	return md, nil
 }

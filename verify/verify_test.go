@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,16 +94,12 @@ func load(t *testing.T, dir string) *world {
 	rdb, ns := privateRedis(t)
 	w := &world{pool: pg.Pool, rdb: rdb, keys: dataset.NewKeys(ns), dir: dir}
 	_, err := loader.Load(context.Background(), w.pool, w.rdb, loader.Options{Data: dir, Postgres: true, Redis: true,
-		Keys: w.keys, RejectsPath: "-", Progress: progress.Quiet, Out: ioDiscard{}})
+		Keys: w.keys, RejectsPath: "-", Progress: progress.Quiet, Out: io.Discard})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	return w
 }
-
-type ioDiscard struct{}
-
-func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
 
 func (w *world) run(t *testing.T, o Options) *Report {
 	t.Helper()
@@ -442,7 +440,7 @@ func TestRepair(t *testing.T) {
 	if dry.Clean || dry.Repair == nil || dry.Repair.After != nil || dry.Repair.Plan.Total() == 0 {
 		t.Fatalf("dry run: %s", dump(dry))
 	}
-	if after := snapshot(t, w); !mapsEqual(before, after) {
+	if after := snapshot(t, w); !maps.Equal(before, after) {
 		t.Fatalf("--dry-run changed Redis")
 	}
 	for _, c := range []string{MissingInRedis, OrphanInRedis, FieldMismatch, IndexMismatch, TTL, Stats} {
@@ -467,18 +465,6 @@ func TestRepair(t *testing.T) {
 	if ttl <= 0 || ttl > loader.DefaultTTL {
 		t.Errorf("repaired key TTL = %v, want within (0, %v]", ttl, loader.DefaultTTL)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSample(t *testing.T) {

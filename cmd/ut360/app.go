@@ -70,13 +70,13 @@ func Version() string { return version + " (" + Commit() + ")" }
 type env struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	stopProfile    func() // set by --cpuprofile
 }
 
 func envOf(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
 
 // NewApp builds the CLI; tests call it in-process through run.
 func NewApp(stdout, stderr io.Writer) *cli.App {
+	var stopProfile func() // set by --cpuprofile
 	e := &env{stdout: stdout, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	app := &cli.App{
@@ -124,13 +124,13 @@ Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
 					f.Close()
 					return usageErr("--cpuprofile: %v", err)
 				}
-				e.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 			}
 			return nil
 		},
 		After: func(*cli.Context) error {
-			if e.stopProfile != nil {
-				e.stopProfile()
+			if stopProfile != nil {
+				stopProfile()
 			}
 			return nil
 		},

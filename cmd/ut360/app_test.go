@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/ut360/ut360/internal/exitcode"
@@ -34,11 +35,7 @@ func TestExitCodeOf(t *testing.T) {
 func TestCtrlCIs130(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if code := run(ctx, []string{"ut360", "gen", "--subscribers", "5000", "--out", t.TempDir()}, &discard{}, &discard{}); code != exitcode.Interrupted {
+	if code := run(ctx, []string{"ut360", "gen", "--subscribers", "5000", "--out", t.TempDir()}, io.Discard, io.Discard); code != exitcode.Interrupted {
 		t.Errorf("exit %d, want 130", code)
 	}
 }
-
-type discard struct{}
-
-func (*discard) Write(p []byte) (int, error) { return len(p), nil }

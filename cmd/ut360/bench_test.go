@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,14 +11,6 @@ import (
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/internal/testenv"
 )
-
-// benchCLI runs ut360 in-process and returns the exit code, stdout and stderr.
-func benchCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), append([]string{"ut360"}, args...), &out, &errb)
-	return code, out.String(), errb.String()
-}
 
 const pingScenario = `name: %s
 keys: {distribution: none}
@@ -48,7 +38,7 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	flags := []string{"--redis", rd.URL, "--namespace", rd.Namespace, "-q", "bench", "--out", out}
 
 	// 0: every threshold holds.
-	code, stdout, stderr := benchCLI(t, append(flags, "--tag", "ok", writeScenario(t, dir, "fast", "10s"))...)
+	code, stdout, stderr := runUT(t, append(flags, "--tag", "ok", writeScenario(t, dir, "fast", "10s"))...)
 	m := reportLine.FindStringSubmatch(stdout)
 	if code != exitcode.OK || m == nil || m[1] != "PASS" {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -78,13 +68,13 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	if p := protocol(okRun); p != 2 {
 		t.Errorf("redis_protocol %d by default, want 2", p)
 	}
-	_, stdout, _ = benchCLI(t, "--redis", rd.URL+"?protocol=3", "--namespace", rd.Namespace, "-q", "bench", "--out", out, "--tag", "resp3", writeScenario(t, dir, "fast", "10s"))
+	_, stdout, _ = runUT(t, "--redis", rd.URL+"?protocol=3", "--namespace", rd.Namespace, "-q", "bench", "--out", out, "--tag", "resp3", writeScenario(t, dir, "fast", "10s"))
 	if m := reportLine.FindStringSubmatch(stdout); m == nil || protocol(filepath.Dir(m[2])) != 3 {
 		t.Errorf("protocol=3 in the URL not honoured:\n%s", stdout)
 	}
 
 	// 1: a threshold misses (PING does not answer within 1 µs).
-	code, stdout, stderr = benchCLI(t, append(flags, writeScenario(t, dir, "impossible", "1us"))...)
+	code, stdout, stderr = runUT(t, append(flags, writeScenario(t, dir, "impossible", "1us"))...)
 	if code != exitcode.CheckFailed || !strings.Contains(stdout, "FAIL redis p50 ≤ 1µs") || !strings.Contains(stderr, "thresholds missed") {
 		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -97,7 +87,7 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	// 2: bad scenarios, every problem on its own line; bad flags.
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("name: bad\nload:\n  model: half-open\nredis:\n  commands: [[PING]]\n  colour: red\n"), 0o644)
-	code, _, stderr = benchCLI(t, append(flags, bad, filepath.Join(dir, "missing.yaml"))...)
+	code, _, stderr = runUT(t, append(flags, bad, filepath.Join(dir, "missing.yaml"))...)
 	for _, w := range []string{bad + ":3: load.model: must be closed or open", bad + ":6: redis.colour: unknown field", "missing.yaml: no such file", "ut360: bench: 3 problem(s) in scenario files"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, stderr)
@@ -106,21 +96,21 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	if code != exitcode.Usage {
 		t.Errorf("bad scenario: exit %d", code)
 	}
-	if code, _, stderr = benchCLI(t, append(flags, "--target", "mysql", "--all")...); code != exitcode.Usage || !strings.Contains(stderr, `--target "mysql"`) {
+	if code, _, stderr = runUT(t, append(flags, "--target", "mysql", "--all")...); code != exitcode.Usage || !strings.Contains(stderr, `--target "mysql"`) {
 		t.Errorf("--target mysql: exit %d %s", code, stderr)
 	}
-	if code, _, _ = benchCLI(t, flags...); code != exitcode.Usage {
+	if code, _, _ = runUT(t, flags...); code != exitcode.Usage {
 		t.Errorf("no scenario: exit %d", code)
 	}
 
 	// 3: the store is unreachable.
-	code, _, stderr = benchCLI(t, "--redis", "redis://127.0.0.1:1/0", "bench", "--out", out, writeScenario(t, dir, "down", "10s"))
+	code, _, stderr = runUT(t, "--redis", "redis://127.0.0.1:1/0", "bench", "--out", out, writeScenario(t, dir, "down", "10s"))
 	if code != exitcode.Fault || !strings.Contains(stderr, "unreachable") {
 		t.Errorf("unreachable Redis: exit %d %s", code, stderr)
 	}
 
 	// compare: a run against itself passes; a tripled p50 without histograms fails.
-	if code, stdout, _ = benchCLI(t, "bench", "compare", okRun, okRun); code != exitcode.OK || !strings.Contains(stdout, "no regression beyond 10.0%") {
+	if code, stdout, _ = runUT(t, "bench", "compare", okRun, okRun); code != exitcode.OK || !strings.Contains(stdout, "no regression beyond 10.0%") {
 		t.Errorf("compare self: exit %d\n%s", code, stdout)
 	}
 	raw, _ := os.ReadFile(filepath.Join(okRun, "summary.json"))
@@ -135,17 +125,17 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	slower, _ := json.Marshal(s)
 	slowFile := filepath.Join(dir, "slow.json")
 	os.WriteFile(slowFile, slower, 0o644)
-	code, stdout, stderr = benchCLI(t, "bench", "compare", "--max-regression", "50%", okRun, slowFile)
+	code, stdout, stderr = runUT(t, "bench", "compare", "--max-regression", "50%", okRun, slowFile)
 	if code != exitcode.CheckFailed || !regexp.MustCompile(`fast\s+redis\s+p50 .* \+200\.0%\s+REGRESSION`).MatchString(stdout) || !strings.Contains(stderr, "1 regression(s) beyond 50%") {
 		t.Errorf("compare slower: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if code, _, _ = benchCLI(t, "bench", "compare", okRun); code != exitcode.Usage {
+	if code, _, _ = runUT(t, "bench", "compare", okRun); code != exitcode.Usage {
 		t.Errorf("compare with one argument: exit %d", code)
 	}
-	if code, _, _ = benchCLI(t, "bench", "compare", "--max-regression", "lots", okRun, okRun); code != exitcode.Usage {
+	if code, _, _ = runUT(t, "bench", "compare", "--max-regression", "lots", okRun, okRun); code != exitcode.Usage {
 		t.Errorf("bad --max-regression: exit %d", code)
 	}
-	if code, _, _ = benchCLI(t, "bench", "compare", okRun, filepath.Join(dir, "nope")); code != exitcode.Usage {
+	if code, _, _ = runUT(t, "bench", "compare", okRun, filepath.Join(dir, "nope")); code != exitcode.Usage {
 		t.Errorf("missing summary: exit %d", code)
 	}
 }

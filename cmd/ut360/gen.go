@@ -46,7 +46,7 @@ Examples:
 			case o.Seed == 0:
 				return usageErr("--seed must be > 0")
 			}
-			limitMemory()
+			limitMemory(genMemoryLimit)
 			pg := progress.New(c.Context, e.stderr, progressMode(c), e.log)
 			bar := pg.Add("gen subscribers", int64(o.Subscribers))
 			o.Progress = func(done int) { bar.Set(int64(done)) }
@@ -73,8 +73,9 @@ Examples:
 // a small CPU cost. GOMEMLIMIT, when set, wins.
 const genMemoryLimit = 200 << 20
 
-func limitMemory() {
+// limitMemory sets a soft heap limit unless GOMEMLIMIT already does.
+func limitMemory(limit int64) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(genMemoryLimit)
+		debug.SetMemoryLimit(limit)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -22,10 +21,7 @@ func TestLoadCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ut := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		base := []string{"ut360", "--quiet", "--pg", pg.URL, "--redis", rd.URL, "--namespace", rd.Namespace}
-		code := run(context.Background(), append(base, args...), &out, &errb)
-		return code, out.String(), errb.String()
+		return runUT(t, append([]string{"--quiet", "--pg", pg.URL, "--redis", rd.URL, "--namespace", rd.Namespace}, args...)...)
 	}
 	if code, out, errs := ut("load", "--data", dir); code != exitcode.OK || !strings.Contains(out, "300 recommendations") {
 		t.Fatalf("load: exit %d\n%s\n%s", code, out, errs)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -97,7 +95,7 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	if path := c.String("report"); path != "" {
-		md, err := writeReports(rep, path)
+		md, err := rep.WriteFiles(path)
 		if err != nil {
 			return exitcode.Wrap(exitcode.Fault, err)
 		}
@@ -117,35 +115,4 @@ func runVerify(c *cli.Context) error {
 		return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("verify: %d mismatches", final.Mismatches))
 	}
 	return nil
-}
-
-// writeReports writes the JSON report to path and the Markdown one next to it.
-func writeReports(rep *verify.Report, path string) (string, error) {
-	md := strings.TrimSuffix(path, filepath.Ext(path)) + ".md"
-	if md == path {
-		md = path + ".md"
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	for _, w := range []struct {
-		path  string
-		write func(*os.File) error
-	}{
-		{path, func(f *os.File) error { return rep.WriteJSON(f) }},
-		{md, func(f *os.File) error { return rep.WriteMarkdown(f) }},
-	} {
-		f, err := os.Create(w.path)
-		if err != nil {
-			return "", fmt.Errorf("report: %w", err)
-		}
-		err = w.write(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return "", fmt.Errorf("report %s: %w", w.path, err)
-		}
-	}
-	return md, nil
 }

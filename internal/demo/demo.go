@@ -180,15 +180,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 			return err
 		}
 		dir := filepath.Join(o.Out, "verify")
-		if err := writeReport(dir, "verify.json", vrep.WriteJSON); err != nil {
+		if _, err := vrep.WriteFiles(filepath.Join(dir, "verify.json")); err != nil {
 			return err
 		}
-		if err := writeReport(dir, "verify.md", vrep.WriteMarkdown); err != nil {
-			return err
-		}
-		var txt bytes.Buffer
-		_ = vrep.WriteText(&txt)
-		if err := writeReport(dir, "verify.txt", func(w io.Writer) error { _, err := w.Write(txt.Bytes()); return err }); err != nil {
+		if err := writeReport(dir, "verify.txt", vrep.WriteText); err != nil {
 			return err
 		}
 		verdict := "clean: files, PostgreSQL and Redis agree"

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,25 @@ func DeleteNamespace(ctx context.Context, c *redis.Client, ns string) error {
 		return c.Unlink(ctx, batch...).Err()
 	}
 	return nil
+}
+
+// KillClients closes every connection named name on admin's server (CLIENT
+// KILL ID), as a network fault would, and returns how many it closed.
+func KillClients(ctx context.Context, admin *redis.Client, name string) (int, error) {
+	list, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok && admin.ClientKillByFilter(ctx, "ID", id).Err() == nil {
+				killed++
+			}
+		}
+	}
+	return killed, nil
 }
