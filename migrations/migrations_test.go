@@ -33,8 +33,8 @@ func schemaSnapshot(t *testing.T, conn *pgx.Conn, schema string) []string {
 	t.Helper()
 	ctx := context.Background()
 	queries := []string{
-		`SELECT format('column %s.%s %s nullable=%s default=%s', table_name, column_name,
-		        format_type(a.atttypid, a.atttypmod), is_nullable, coalesce(column_default, ''))
+		`SELECT format('column %s.%s %s nullable=%s default=%s collation=%s', table_name, column_name,
+		        format_type(a.atttypid, a.atttypmod), is_nullable, coalesce(column_default, ''), coalesce(collation_name, ''))
 		   FROM information_schema.columns c
 		   JOIN pg_attribute a ON a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass
 		                      AND a.attname = c.column_name
@@ -91,6 +91,28 @@ func TestUpDownUp(t *testing.T) {
 	// Up again is a no-op.
 	if err := migrations.Up(ctx, conn); err != nil {
 		t.Fatalf("second up: %v", err)
+	}
+	// 004 compares ISDNs byte by byte; its down returns them to the default.
+	isdnCollations := func() []string {
+		var out []string
+		for _, l := range schemaSnapshot(t, conn, pg.Schema) {
+			if strings.Contains(l, ".isdn text") {
+				out = append(out, l[strings.Index(l, "collation="):])
+			}
+		}
+		return out
+	}
+	if got := isdnCollations(); !slices.Equal(got, []string{"collation=C", "collation=C", "collation=C"}) {
+		t.Errorf("isdn collations after up: %v", got)
+	}
+	if err := migrations.Down(ctx, conn, 3); err != nil {
+		t.Fatalf("down to 3: %v", err)
+	}
+	if got := isdnCollations(); !slices.Equal(got, []string{"collation=", "collation=", "collation="}) {
+		t.Errorf("isdn collations after down to 3: %v", got)
+	}
+	if err := migrations.Up(ctx, conn); err != nil {
+		t.Fatalf("up from 3: %v", err)
 	}
 
 	// One step down removes the last table only.
