@@ -19,6 +19,9 @@ type redisTarget struct {
 	cmds [][]string
 	// hgetall is the key template when the operation is a single HGETALL.
 	hgetall string
+	// isHGetAll marks the commands that are HGETALL of one key: sent typed,
+	// their replies read straight into a map[string]string.
+	isHGetAll []bool
 }
 
 func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTarget {
@@ -29,8 +32,9 @@ func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTar
 			filled[i] = strings.ReplaceAll(a, "{ns}", ns)
 		}
 		t.cmds = append(t.cmds, filled)
+		t.isHGetAll = append(t.isHGetAll, len(filled) == 2 && strings.EqualFold(filled[0], "HGETALL"))
 	}
-	if len(t.cmds) == 1 && !op.PerKey && len(t.cmds[0]) == 2 && strings.EqualFold(t.cmds[0][0], "HGETALL") {
+	if len(t.cmds) == 1 && !op.PerKey && t.isHGetAll[0] {
 		t.hgetall = t.cmds[0][1]
 	}
 	return t
@@ -120,16 +124,21 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 		return t.reply(w.rdb.Do(ctx, expand(t.cmds[0], key)...))
 	}
 	pipe := w.rdb.Pipeline()
-	if t.op.PerKey {
-		for _, k := range keys {
-			for _, c := range t.cmds {
+	queue := func(k string) {
+		for i, c := range t.cmds {
+			if t.isHGetAll[i] {
+				pipe.HGetAll(ctx, fillISDN(c[1], k))
+			} else {
 				pipe.Do(ctx, expand(c, k)...)
 			}
 		}
-	} else {
-		for _, c := range t.cmds {
-			pipe.Do(ctx, expand(c, key)...)
+	}
+	if t.op.PerKey {
+		for _, k := range keys {
+			queue(k)
 		}
+	} else {
+		queue(key)
 	}
 	cmds, err := pipe.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -137,7 +146,15 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	}
 	var res opResult
 	for _, c := range cmds {
-		r, err := t.reply(c.(*redis.Cmd))
+		var r opResult
+		switch c := c.(type) {
+		case *redis.MapStringStringCmd:
+			if err = c.Err(); err == nil {
+				r, err = t.hash(c.Val())
+			}
+		case *redis.Cmd:
+			r, err = t.reply(c)
+		}
 		if err != nil {
 			return opResult{}, err
 		}

@@ -85,12 +85,27 @@ func TestUpDownUp(t *testing.T) {
 	first := schemaSnapshot(t, conn, pg.Schema)
 	checkSchema(t, first)
 	st, err := migrations.Current(ctx, conn)
-	if err != nil || st.Current != 4 || st.Latest != 4 || len(st.Names) != 4 {
+	if err != nil || st.Current != 5 || st.Latest != 5 || len(st.Names) != 5 {
 		t.Fatalf("status after up: %+v, %v", st, err)
 	}
 	// Up again is a no-op.
 	if err := migrations.Up(ctx, conn); err != nil {
 		t.Fatalf("second up: %v", err)
+	}
+	// 005's down removes the campaign index, and only it.
+	hasCampaignIdx := func() bool {
+		return slices.ContainsFunc(schemaSnapshot(t, conn, pg.Schema), func(l string) bool {
+			return strings.Contains(l, "INDEX recommendations_campaign_idx")
+		})
+	}
+	if err := migrations.Down(ctx, conn, 4); err != nil {
+		t.Fatalf("down to 4: %v", err)
+	}
+	if hasCampaignIdx() || len(schemaSnapshot(t, conn, pg.Schema)) != len(first)-1 {
+		t.Errorf("down to 4 should remove recommendations_campaign_idx only")
+	}
+	if err := migrations.Up(ctx, conn); err != nil || !hasCampaignIdx() {
+		t.Fatalf("up from 4: %v (campaign index present: %v)", err, hasCampaignIdx())
 	}
 	// 004 compares ISDNs byte by byte; its down returns them to the default.
 	isdnCollations := func() []string {
@@ -135,7 +150,7 @@ func TestUpDownUp(t *testing.T) {
 		t.Errorf("up → down → up changed the schema:\nfirst:\n%s\nagain:\n%s",
 			strings.Join(first, "\n"), strings.Join(again, "\n"))
 	}
-	if err := migrations.Down(ctx, conn, 5); err == nil {
+	if err := migrations.Down(ctx, conn, 6); err == nil {
 		t.Error("down to a version beyond the last one succeeded")
 	}
 }
@@ -158,6 +173,7 @@ func checkSchema(t *testing.T, snap []string) {
 		"index recommendations CREATE INDEX recommendations_service_type_idx",
 		"index recommendations CREATE INDEX recommendations_bad_debt_risk_idx",
 		"index recommendations CREATE INDEX recommendations_cluster_group_idx",
+		"index recommendations CREATE INDEX recommendations_campaign_idx",
 		"index recommendations CREATE INDEX recommendations_priority_score_idx",
 	} {
 		if !strings.Contains(all, want) {

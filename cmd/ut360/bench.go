@@ -72,6 +72,7 @@ func benchAction(c *cli.Context) error {
 	if w := c.Duration("warmup"); w >= 0 {
 		o.Warmup, o.WarmupSet = w, true
 	}
+	tuneGC()
 	pgNeeded, redisNeeded, workers := bench.Needs(scs, o)
 	if pgNeeded {
 		if err := withParam(c, "pg", "pool_max_conns", workers+2); err != nil {

@@ -167,15 +167,15 @@ func TestUnreachablePostgres(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	pg := testenv.NewPG(t)
 	code, out, errb := runUT(t, "--pg", pg.URL, "migrate", "up")
-	if code != exitcode.OK || !strings.Contains(out, "schema version 4 of 4") {
+	if code != exitcode.OK || !strings.Contains(out, "schema version 5 of 5") {
 		t.Fatalf("migrate up: exit %d\n%s%s", code, out, errb)
 	}
 	code, out, _ = runUT(t, "--pg", pg.URL, "migrate", "down")
-	if code != exitcode.OK || !strings.Contains(out, "schema version 3 of 4") || !strings.Contains(out, "pending  004_isdn_collate_c.sql") {
+	if code != exitcode.OK || !strings.Contains(out, "schema version 4 of 5") || !strings.Contains(out, "pending  005_campaign_index.sql") {
 		t.Errorf("migrate down: exit %d\n%s", code, out)
 	}
 	code, out, _ = runUT(t, "--pg", pg.URL, "migrate", "down", "--to", "0")
-	if code != exitcode.OK || !strings.Contains(out, "schema version 0 of 4") {
+	if code != exitcode.OK || !strings.Contains(out, "schema version 0 of 5") {
 		t.Errorf("migrate down --to 0: exit %d\n%s", code, out)
 	}
 	code, _, errb = runUT(t, "--pg", pg.URL, "migrate", "down", "--to", "9")
@@ -184,7 +184,7 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	oneErrLine(t, errb)
 	code, out, _ = runUT(t, "--pg", pg.URL, "migrate", "status")
-	if code != exitcode.OK || !strings.Contains(out, "schema version 0 of 4") {
+	if code != exitcode.OK || !strings.Contains(out, "schema version 0 of 5") {
 		t.Errorf("migrate status: exit %d\n%s", code, out)
 	}
 }

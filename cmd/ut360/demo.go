@@ -39,6 +39,7 @@ Examples:
 			if c.Int("subscribers") <= 0 {
 				return usageErr("--subscribers must be > 0")
 			}
+			tuneGC() // it loads and benches in this process
 			// On a fresh machine the database does not exist yet: create it before connecting.
 			if err := ensureDatabase(c); err != nil {
 				return err
