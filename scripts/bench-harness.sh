@@ -17,6 +17,8 @@
 #     pgbench's p50 comes from the completion timestamps of its -l log, not its latency column
 #     (see pgbench_run). Check: ut360's closed-loop latencies obey Little's law (mean latency ×
 #     throughput / clients within 5% of 1), so no time escapes its measurement.
+#     Reported, not a goal: the same pairs with one client (one run each), where neither tool's
+#     scheduling of its clients shapes the distribution and the per-call overhead shows.
 #  2. Stall: CLIENT PAUSE 500 on Redis (and a 500 ms ACCESS EXCLUSIVE lock on PostgreSQL)
 #     during an open-model run must show in p99.9 (≥ 400 ms); during a closed-model run the
 #     raw p99.9 hides it while the coordinated-omission-corrected p99.9 shows it.
@@ -101,10 +103,11 @@ ut360_run() { # $1 target, $2 keys file, $3 tag, $4 scenario file, rest: extra f
   jq -r '.scenarios[0].results[0] | "\(.throughput) \(.latency.p50_ms) \(.latency["p99.9_ms"]) \(.corrected["p99.9_ms"] // 0) \(.ops) \(.late // 0) \(.latency.mean_ms)"' "$dir"/*/summary.json
 }
 
-pgbench_run() { # → "tps p50_ms logged_mean_ms"
+pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
+  local c=${2:-$C}
   local log="$WORK/pgblog-$1"
   mkdir -p "$log"
-  (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" pgbench -n -M prepared -c "$C" -j 2 -T "$D" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
+  (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" pgbench -n -M prepared -c "$c" -j $((c < 2 ? 1 : 2)) -T "$D" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
     { cat "$log/out.txt" >&2; exit 3; }
   local tps p50
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log/out.txt")
@@ -122,8 +125,8 @@ pgbench_run() { # → "tps p50_ms logged_mean_ms"
   echo "$tps $p50 $logged"
 }
 
-rbench_run() { # $1 requests → "rps p50_ms"
-  redis-benchmark -h "$RHOST" -p "$RPORT" -c "$C" -n "$1" -r "$K" --csv HGETALL "$NS:rec:__rand_int__" |
+rbench_run() { # $1 requests, $2 clients (default C) → "rps p50_ms"
+  redis-benchmark -h "$RHOST" -p "$RPORT" -c "${2:-$C}" -n "$1" -r "$K" --csv HGETALL "$NS:rec:__rand_int__" |
     awk -F'","' 'NR==2 {print $2, $5}'
 }
 
@@ -174,6 +177,17 @@ num r1m b1 bp1 b2 bp2 r2 rp2 r2m
 UT_RD_TPS=$(mean "$r1" "$r2") UT_RD_P50=$(mean "$rp1" "$rp2") RB_TPS=$(mean "$b1" "$b2") RB_P50=$(mean "$bp1" "$bp2")
 UT_RD_LITTLE=$(little "$(mean "$r1m" "$r2m")" "$UT_RD_TPS")
 
+# One client: with nothing to schedule around, each tool's p50 is the round trip plus its own
+# overhead; and pgbench's latency column and completion gaps agree there.
+say "one client: the same lookups, once each"
+ONE=(--concurrency 1 --duration "${D}s" --warmup 1s)
+read -r u1c up1c _ <<<"$(ut360_run postgres "$WORK/keys.txt" pg-c1 "$LOOKUP" "${ONE[@]}")"
+read -r g1c gp1c _ <<<"$(pgbench_run c1 1)"
+read -r r1c rp1c _ <<<"$(ut360_run redis "$WORK/intkeys.txt" rd-c1 "$RLOOKUP" "${ONE[@]}")"
+num r1c
+read -r b1c bp1c <<<"$(rbench_run "$(awk -v t="$r1c" -v d="$D" 'BEGIN {printf "%d", t * d + 1000}')" 1)"
+num u1c up1c g1c gp1c r1c rp1c b1c bp1c
+
 # Stall runs: the lookup after 1 s warmup; the stall starts 2.5 s after launch.
 stall_file() { # $1 name, $2 load line
   cat >"$WORK/$1.yaml" <<EOF
@@ -211,6 +225,10 @@ jq -n \
   --argjson n "$N" --argjson c "$C" --argjson d "$D" --argjson k "$K" \
   --arg pgbench "$(pgbench --version)" --arg rbench "$(redis-benchmark --version)" \
   --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
+  --argjson one "$(jq -n --argjson u "$u1c" --argjson up "$up1c" --argjson g "$g1c" --argjson gp "$gp1c" \
+      --argjson r "$r1c" --argjson rp "$rp1c" --argjson b "$b1c" --argjson bp "$bp1c" \
+      '{postgres: {ut360_tps: $u, ut360_p50_ms: $up, pgbench_tps: $g, pgbench_p50_ms: $gp, throughput_ratio: ($u / $g), p50_rel_diff: (($up - $gp) / $gp)},
+        redis: {ut360_tps: $r, ut360_p50_ms: $rp, redis_benchmark_rps: $b, redis_benchmark_p50_ms: $bp, throughput_ratio: ($r / $b), p50_rel_diff: (($rp - $bp) / $bp)}}')" \
   --argjson ut_pg_little "$UT_PG_LITTLE" --argjson pgb_little "$PGB_LITTLE" --argjson ut_rd_little "$UT_RD_LITTLE" \
   --argjson ut_rd_tps "$UT_RD_TPS" --argjson ut_rd_p50 "$UT_RD_P50" --argjson rb_tps "$RB_TPS" --argjson rb_p50 "$RB_P50" \
   --argjson so_rd "$SO_RD" --argjson so_rd_late "$SO_RD_LATE" --argjson sc_rd "$SC_RD" --argjson sc_rd_corr "$SC_RD_CORR" --argjson sc_rd_ops "$SC_RD_OPS" \
@@ -232,6 +250,7 @@ jq -n \
                pgbench_p50_source: "gaps between a client\u0027s consecutive completion timestamps in pgbench -l (its latency column is unreliable)"},
     redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: ($ut_rd_tps / $rb_tps),
             ut360_p50_ms: $ut_rd_p50, redis_benchmark_p50_ms: $rb_p50, ut360_littles_law: $ut_rd_little, p50_rel_diff: (if $rb_p50 > 0 then ($ut_rd_p50 - $rb_p50) / $rb_p50 else null end)},
+    one_client: $one,
     stall: {
       redis_open_p999_ms: $so_rd, redis_open_late: $so_rd_late, redis_closed_raw_p999_ms: $sc_rd, redis_closed_corrected_p999_ms: $sc_rd_corr, redis_closed_ops: $sc_rd_ops,
       postgres_open_p999_ms: $so_pg, postgres_open_late: $so_pg_late, postgres_closed_raw_p999_ms: $sc_pg, postgres_closed_corrected_p999_ms: $sc_pg_corr, postgres_closed_ops: $sc_pg_ops
@@ -256,6 +275,7 @@ jq -r 'def pct: if . == null then "n/a" else "\(. * 100 | floor)%" end;
        "PostgreSQL  ut360 \(.postgres.ut360_tps|floor)/s p50 \(.postgres.ut360_p50_ms*1000|floor)µs   pgbench \(.postgres.pgbench_tps|floor)/s p50 \(.postgres.pgbench_p50_ms*1000|floor)µs   ratio \(.postgres.throughput_ratio*100|floor)%  p50 diff \(.postgres.p50_rel_diff | pct)",
        "Redis       ut360 \(.redis.ut360_tps|floor)/s p50 \(.redis.ut360_p50_ms*1000|floor)µs   redis-benchmark \(.redis.redis_benchmark_rps|floor)/s p50 \(.redis.redis_benchmark_p50_ms*1000|floor)µs   ratio \(.redis.throughput_ratio*100|floor)%  p50 diff \(.redis.p50_rel_diff | pct)",
        "Little     mean latency × throughput / clients: ut360 PostgreSQL \(.postgres.ut360_littles_law), Redis \(.redis.ut360_littles_law); pgbench latency column \(.postgres.pgbench_latency_column_littles_law)",
+       "1 client   PostgreSQL ut360 \(.one_client.postgres.ut360_tps|floor)/s p50 \(.one_client.postgres.ut360_p50_ms*1000|floor)µs, pgbench \(.one_client.postgres.pgbench_tps|floor)/s p50 \(.one_client.postgres.pgbench_p50_ms*1000|floor)µs (\(.one_client.postgres.p50_rel_diff | pct)); Redis ut360 \(.one_client.redis.ut360_tps|floor)/s p50 \(.one_client.redis.ut360_p50_ms*1000|floor)µs, redis-benchmark \(.one_client.redis.redis_benchmark_rps|floor)/s p50 \(.one_client.redis.redis_benchmark_p50_ms*1000|floor)µs (\(.one_client.redis.p50_rel_diff | pct))",
        "stall       Redis open p99.9 \(.stall.redis_open_p999_ms)ms; closed raw \(.stall.redis_closed_raw_p999_ms)ms, corrected \(.stall.redis_closed_corrected_p999_ms)ms",
        "            PostgreSQL open p99.9 \(.stall.postgres_open_p999_ms)ms; closed raw \(.stall.postgres_closed_raw_p999_ms)ms, corrected \(.stall.postgres_closed_corrected_p999_ms)ms",
        (.goals | to_entries[] | "  \(if .value then "ok  " else "MISS" end) \(.key)"),
