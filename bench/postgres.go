@@ -97,10 +97,16 @@ func (w *postgresWorker) do(ctx context.Context, keys []string) (opResult, error
 func drain(rows pgx.Rows) (int, error) {
 	m := rows.Conn().TypeMap()
 	fds := rows.FieldDescriptions()
+	// Each column's codec, looked up once per result, not once per value.
+	cols := make([]column, len(fds))
+	for i := range fds {
+		cols[i].fd = &fds[i]
+		cols[i].typ, _ = m.TypeForOID(fds[i].DataTypeOID)
+	}
 	n := 0
 	for rows.Next() {
 		for i, raw := range rows.RawValues() {
-			if err := decodeValue(m, &fds[i], raw); err != nil {
+			if err := cols[i].decode(m, raw); err != nil {
 				rows.Close()
 				return n, err
 			}
@@ -111,20 +117,23 @@ func drain(rows pgx.Rows) (int, error) {
 	return n, rows.Err()
 }
 
-func decodeValue(m *pgtype.Map, fd *pgconn.FieldDescription, raw []byte) error {
-	if raw == nil {
+// column is one result column and its codec (nil for a type pgx does not
+// know: such values stay raw bytes, as pgx's Values leaves them).
+type column struct {
+	fd  *pgconn.FieldDescription
+	typ *pgtype.Type
+}
+
+func (c *column) decode(m *pgtype.Map, raw []byte) error {
+	if raw == nil || c.typ == nil {
 		return nil
 	}
-	if fd.DataTypeOID == pgtype.NumericOID && fd.Format == pgx.BinaryFormatCode {
+	if c.fd.DataTypeOID == pgtype.NumericOID && c.fd.Format == pgx.BinaryFormatCode {
 		if _, ok := numericInt64(raw); ok {
 			return nil
 		}
 	}
-	typ, ok := m.TypeForOID(fd.DataTypeOID)
-	if !ok {
-		return nil // an unknown type stays raw bytes, as pgx's Values leaves it
-	}
-	_, err := typ.Codec.DecodeValue(m, fd.DataTypeOID, fd.Format, raw)
+	_, err := c.typ.Codec.DecodeValue(m, c.fd.DataTypeOID, c.fd.Format, raw)
 	return err
 }
 
