@@ -118,7 +118,7 @@ func drain(rows pgx.Rows) (int, error) {
 }
 
 // column is one result column and its codec (nil for a type pgx does not
-// know: such values stay raw bytes, as pgx's Values leaves them).
+// know: such values are not decoded).
 type column struct {
 	fd  *pgconn.FieldDescription
 	typ *pgtype.Type

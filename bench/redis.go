@@ -147,6 +147,7 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	var res opResult
 	for _, c := range cmds {
 		var r opResult
+		var err error
 		switch c := c.(type) {
 		case *redis.MapStringStringCmd:
 			if err = c.Err(); err == nil {
@@ -154,6 +155,8 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 			}
 		case *redis.Cmd:
 			r, err = t.reply(c)
+		default:
+			err = fmt.Errorf("bench: unexpected pipelined command %T", c)
 		}
 		if err != nil {
 			return opResult{}, err

@@ -83,9 +83,14 @@ func roundTrip(t *testing.T) {
 	checkTable(t, l.recs, recs, (*dataset.Recommendation).Values)
 	checkTable(t, l.profiles, profs, (*dataset.Profile).Values)
 	checkTable(t, l.monthly, mons, (*dataset.Monthly).Values)
-	if binaryCopy {
-		// COPY FREEZE leaves every page all-visible (ANALYZE reads the
-		// visibility map into relallvisible): index-only scans work at once.
+	var pgVersion int
+	if err := s.pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&pgVersion); err != nil {
+		t.Fatal(err)
+	}
+	if binaryCopy && pgVersion >= 140000 {
+		// COPY FREEZE leaves every page all-visible on PostgreSQL 14+ (ANALYZE
+		// reads the visibility map into relallvisible): index-only scans work
+		// at once. The pgx.CopyFrom fallback does not freeze.
 		for _, tb := range []string{tRecs, tProfiles, tMonthly} {
 			var pages, visible int32
 			err := s.pool.QueryRow(ctx, `SELECT relpages, relallvisible FROM pg_class

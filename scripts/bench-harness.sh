@@ -93,7 +93,8 @@ while read -r isdn; do
   i=$((i + 1))
 done <"$WORK/keys.txt"
 
-# ut360 run → "throughput p50_ms p99.9_ms raw_or_intended corrected_p99.9" for its only result.
+# ut360 run → "throughput p50_ms p99.9_ms corrected_p99.9 ops late mean_ms" for its only result
+# (every read below depends on this order).
 ut360_run() { # $1 target, $2 keys file, $3 tag, $4 scenario file, rest: extra flags
   local target=$1 keys=$2 tag=$3 file=$4; shift 4
   local dir="$WORK/ut360-$tag"
@@ -121,7 +122,7 @@ pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
     awk '{t = $5 * 1000000 + $6} NR > 1 && $1 == c {print t - p} {c = $1; p = t}' |
     sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]/1000}')
   local logged
-  logged=$(cat "$log"/pgbench_log.* | awk '{s += $3} END {print s / NR / 1000}')
+  logged=$(cat "$log"/pgbench_log.* | awk '{s += $3} END {if (NR) print s / NR / 1000; else print "none"}')
   echo "$tps $p50 $logged"
 }
 
@@ -227,8 +228,9 @@ jq -n \
   --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
   --argjson one "$(jq -n --argjson u "$u1c" --argjson up "$up1c" --argjson g "$g1c" --argjson gp "$gp1c" \
       --argjson r "$r1c" --argjson rp "$rp1c" --argjson b "$b1c" --argjson bp "$bp1c" \
-      '{postgres: {ut360_tps: $u, ut360_p50_ms: $up, pgbench_tps: $g, pgbench_p50_ms: $gp, throughput_ratio: ($u / $g), p50_rel_diff: (($up - $gp) / $gp)},
-        redis: {ut360_tps: $r, ut360_p50_ms: $rp, redis_benchmark_rps: $b, redis_benchmark_p50_ms: $bp, throughput_ratio: ($r / $b), p50_rel_diff: (($rp - $bp) / $bp)}}')" \
+      'def ratio(a; b): if b > 0 then a / b else null end;
+       {postgres: {ut360_tps: $u, ut360_p50_ms: $up, pgbench_tps: $g, pgbench_p50_ms: $gp, throughput_ratio: ratio($u; $g), p50_rel_diff: ratio($up - $gp; $gp)},
+        redis: {ut360_tps: $r, ut360_p50_ms: $rp, redis_benchmark_rps: $b, redis_benchmark_p50_ms: $bp, throughput_ratio: ratio($r; $b), p50_rel_diff: ratio($rp - $bp; $bp)}}')" \
   --argjson ut_pg_little "$UT_PG_LITTLE" --argjson pgb_little "$PGB_LITTLE" --argjson ut_rd_little "$UT_RD_LITTLE" \
   --argjson ut_rd_tps "$UT_RD_TPS" --argjson ut_rd_p50 "$UT_RD_P50" --argjson rb_tps "$RB_TPS" --argjson rb_p50 "$RB_P50" \
   --argjson so_rd "$SO_RD" --argjson so_rd_late "$SO_RD_LATE" --argjson sc_rd "$SC_RD" --argjson sc_rd_corr "$SC_RD_CORR" --argjson sc_rd_ops "$SC_RD_OPS" \

@@ -141,9 +141,9 @@ Examples:
 
 // tuneGC trades memory for CPU during a load (garbage collection was a fifth
 // of the CPU profile) and a bench (less client CPU to share with the servers:
-// bulk_1000 on Redis 7% faster): collect less often, but never let the heap
-// pass 400 MiB, well inside the 512 MB budget at 1,000,000 subscribers. GOGC
-// and GOMEMLIMIT in the environment win.
+// bulk_1000 on Redis 7% faster): collect less often, under a soft memory
+// limit of 400 MiB, well inside the 512 MB budget at 1,000,000 subscribers.
+// GOGC and GOMEMLIMIT in the environment win.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
