@@ -17,8 +17,6 @@ type redisTarget struct {
 	op  *RedisOp
 	// cmds are op's commands with {ns} filled in once; only {isdn} varies.
 	cmds [][]string
-	// hgetall is the key template when the operation is a single HGETALL.
-	hgetall string
 	// isHGetAll marks the commands that are HGETALL of one key: sent typed,
 	// their replies read straight into a map[string]string.
 	isHGetAll []bool
@@ -33,9 +31,6 @@ func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTar
 		}
 		t.cmds = append(t.cmds, filled)
 		t.isHGetAll = append(t.isHGetAll, len(filled) == 2 && strings.EqualFold(filled[0], "HGETALL"))
-	}
-	if len(t.cmds) == 1 && !op.PerKey && t.isHGetAll[0] {
-		t.hgetall = t.cmds[0][1]
 	}
 	return t
 }
@@ -112,33 +107,18 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	if len(keys) > 0 {
 		key = keys[0]
 	}
-	if t.hgetall != "" {
-		// The typed command reads the reply straight into a map[string]string.
-		h, err := w.rdb.HGetAll(ctx, fillISDN(t.hgetall, key)).Result()
-		if err != nil {
-			return opResult{}, err
-		}
-		return t.hash(h)
-	}
 	if len(t.cmds) == 1 && !t.op.PerKey {
-		return t.reply(w.rdb.Do(ctx, expand(t.cmds[0], key)...))
+		return t.result(t.issue(ctx, w.rdb, 0, key))
 	}
 	pipe := w.rdb.Pipeline()
-	queue := func(k string) {
-		for i, c := range t.cmds {
-			if t.isHGetAll[i] {
-				pipe.HGetAll(ctx, fillISDN(c[1], k))
-			} else {
-				pipe.Do(ctx, expand(c, k)...)
-			}
-		}
-	}
+	each := []string{key} // the commands once, or once per key
 	if t.op.PerKey {
-		for _, k := range keys {
-			queue(k)
+		each = keys
+	}
+	for _, k := range each {
+		for i := range t.cmds {
+			t.issue(ctx, pipe, i, k)
 		}
-	} else {
-		queue(key)
 	}
 	cmds, err := pipe.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -146,24 +126,36 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	}
 	var res opResult
 	for _, c := range cmds {
-		var r opResult
-		var err error
-		switch c := c.(type) {
-		case *redis.MapStringStringCmd:
-			if err = c.Err(); err == nil {
-				r, err = t.hash(c.Val())
-			}
-		case *redis.Cmd:
-			r, err = t.reply(c)
-		default:
-			err = fmt.Errorf("bench: unexpected pipelined command %T", c)
-		}
+		r, err := t.result(c)
 		if err != nil {
 			return opResult{}, err
 		}
 		res.items += r.items
 	}
 	return res, nil
+}
+
+// issue sends command i for key k through c (the connection or a pipeline).
+func (t *redisTarget) issue(ctx context.Context, c redisCmds, i int, k string) redis.Cmder {
+	if t.isHGetAll[i] {
+		return c.HGetAll(ctx, fillISDN(t.cmds[i][1], k))
+	}
+	return c.Do(ctx, expand(t.cmds[i], k)...)
+}
+
+// result checks the reply of a command sent by issue.
+func (t *redisTarget) result(c redis.Cmder) (opResult, error) {
+	switch c := c.(type) {
+	case *redis.MapStringStringCmd:
+		h, err := c.Result()
+		if err != nil {
+			return opResult{}, err
+		}
+		return t.hash(h)
+	case *redis.Cmd:
+		return t.reply(c)
+	}
+	return opResult{}, fmt.Errorf("bench: unexpected command %T", c)
 }
 
 // reply checks one reply: an empty one counts as not found; with decode set

@@ -10,9 +10,9 @@ import (
 // Fingerprint is an order-independent digest of a snapshot: per table, the
 // row count and the wrapping sum of row hashes (Recommendation.Hash over the
 // canonical strings, Profile.Hash and Monthly.Hash over typed values; the
-// latter changed on 2026-11-26, so fingerprints stored before differ). Any store (files,
-// PostgreSQL, Redis) can compute it in one streaming pass, in any order, so
-// meta:stats can carry it and verify can recompute it. Duplicated rows change
+// latter changed on 2026-11-26, so fingerprints stored before differ). Any
+// store (files, PostgreSQL, Redis) can compute it in one streaming pass, in
+// any order, so meta:stats can carry it and verify can recompute it. Duplicated rows change
 // both the count and the sum, so they cannot cancel out.
 type Fingerprint struct {
 	Recs, Profiles, Monthly        uint64

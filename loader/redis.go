@@ -222,15 +222,21 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 	return eachBatch(ctx, ch, func(batch []dataset.Recommendation) error {
 		// One ZADD/SADD per index key and batch, with all its members:
 		// three commands per subscriber fewer for both the loader and Redis.
-		fam := map[string]map[string]int64{"service": {}, "risk": {}, "cluster": {}}
-		members := map[string][]any{}
+		type indexWrite struct {
+			family, live string
+			n            int64 // members
+			args         []any // the ZADD/SADD command
+		}
+		writes := map[string]*indexWrite{} // by staging key
 		add := func(family, cmd, live string, m ...any) {
-			fam[family][live]++
 			key := s.stageName(live)
-			if members[key] == nil {
-				members[key] = []any{cmd, key}
+			w := writes[key]
+			if w == nil {
+				w = &indexWrite{family: family, live: live, args: []any{cmd, key}}
+				writes[key] = w
 			}
-			members[key] = append(members[key], m...)
+			w.n++
+			w.args = append(w.args, m...)
 		}
 		for i := range batch {
 			r := &batch[i]
@@ -240,10 +246,8 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 		}
 		// Index keys are recorded before they are written, so that a
 		// failed load knows every staging key to remove.
-		for f, m := range fam {
-			for k, n := range m {
-				s.addIndex(f, k, n)
-			}
+		for _, w := range writes {
+			s.addIndex(w.family, w.live, w.n)
 		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
@@ -252,8 +256,8 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 				p.Do(ctx, strArgs("HSET", key, r.RecFields(), 0)...)
 				p.Do(ctx, "EXPIRE", key, ttl)
 			}
-			for _, k := range slices.Sorted(maps.Keys(members)) {
-				p.Do(ctx, members[k]...)
+			for _, k := range slices.Sorted(maps.Keys(writes)) {
+				p.Do(ctx, writes[k].args...)
 			}
 			return nil
 		})

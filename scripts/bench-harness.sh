@@ -113,11 +113,11 @@ pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
   local tps p50
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log/out.txt")
   # A log line is "client tx latency_us script epoch_s epoch_us". pgbench 15 logs a latency of
-  # 0 µs for over half the transactions on this machine (it reuses a lazily read clock within a
-  # pass of its state machine), and the mean of that column is well below clients/tps. The
-  # completion time on the same line is read fresh, and in a closed loop a client sends its next
-  # transaction right after finishing the last, so the gap between one client's consecutive
-  # completions is what that client waited for the transaction (plus pgbench's own few µs).
+  # 0 µs for over half the transactions on this machine, and the mean of that column is well
+  # below clients/tps (why, its source did not tell me). The completion time on the same line is
+  # read fresh, and in a closed loop a client sends its next transaction once the last is done,
+  # so the gap between one client's consecutive completions is its transaction's latency plus
+  # the time pgbench's thread spends on its other clients in between: an upper bound.
   p50=$(cat "$log"/pgbench_log.* | sort -k1,1n -k2,2n |
     awk '{t = $5 * 1000000 + $6} NR > 1 && $1 == c {print t - p} {c = $1; p = t}' |
     sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]/1000}')

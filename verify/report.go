@@ -404,11 +404,8 @@ func (r *Report) WriteFiles(path string) (string, error) {
 	}
 	for _, w := range []struct {
 		path  string
-		write func(*os.File) error
-	}{
-		{path, func(f *os.File) error { return r.WriteJSON(f) }},
-		{md, func(f *os.File) error { return r.WriteMarkdown(f) }},
-	} {
+		write func(io.Writer) error
+	}{{path, r.WriteJSON}, {md, r.WriteMarkdown}} {
 		f, err := os.Create(w.path)
 		if err != nil {
 			return "", fmt.Errorf("report: %w", err)

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,18 +62,5 @@ Examples:
 				st.Subscribers, st.MonthlyRows, o.Out, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
-	}
-}
-
-// genMemoryLimit is the soft heap limit of gen. Its live heap stays near
-// 100 MB at any N, but the default GC pacing lets the heap grow to twice
-// that between cycles; the limit keeps peak RSS within the 300 MB target at
-// a small CPU cost. GOMEMLIMIT, when set, wins.
-const genMemoryLimit = 200 << 20
-
-// limitMemory sets a soft heap limit unless GOMEMLIMIT already does.
-func limitMemory(limit int64) {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(limit)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -137,16 +136,4 @@ Examples:
 			return exitcode.Wrap(exitcode.Fault, fmt.Errorf("load: %w", err))
 		},
 	}
-}
-
-// tuneGC trades memory for CPU during a load (garbage collection was a fifth
-// of the CPU profile) and a bench (less client CPU to share with the servers:
-// bulk_1000 on Redis 7% faster): collect less often, under a soft memory
-// limit of 400 MiB, well inside the 512 MB budget at 1,000,000 subscribers.
-// GOGC and GOMEMLIMIT in the environment win.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	limitMemory(400 << 20)
 }

@@ -74,7 +74,7 @@ func runVerify(c *cli.Context) error {
 	// Verify keeps O(buckets) state plus batches in flight, but the collector
 	// let the heap reach 525 MB RSS at 1,000,000 subscribers (2026-11-26);
 	// a soft limit keeps it inside the 512 MB budget.
-	limitMemory(400 << 20)
+	limitMemory(heapLimit)
 	pool, rdb, closeStores, err := connectStores(c)
 	if err != nil {
 		return err
