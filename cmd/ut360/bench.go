@@ -44,6 +44,7 @@ usage · 3 store unreachable or I/O fault · 130 interrupted.`,
 			&cli.StringSliceFlag{Name: "target", Usage: "run only these stores: redis, postgres, cache_aside (repeatable)"},
 			&cli.StringFlag{Name: "out", Value: "results", Usage: "results folder; the run writes OUT/<timestamp>[-tag]/"},
 			&cli.StringFlag{Name: "tag", Usage: "name of the run (in the folder name and summary.json)"},
+			&cli.IntFlag{Name: "procs", DefaultText: "one per worker, ≥ cores, ≤ 8 per core", Usage: "Go scheduler threads (GOMAXPROCS) during the run; GOMAXPROCS in the environment also sets it"},
 			&cli.StringFlag{Name: "keys-file", Usage: "draw keys from this file (one ISDN or key suffix a line) instead of the loaded ISDNs"},
 		},
 		Action:      benchAction,
@@ -64,10 +65,10 @@ func benchAction(c *cli.Context) error {
 	}
 	o := bench.Options{Duration: c.Duration("duration"), Concurrency: c.Int("concurrency"),
 		Targets: c.StringSlice("target"), Out: c.String("out"), Tag: c.String("tag"),
-		Namespace: c.String("namespace"), KeysFile: c.String("keys-file"),
+		Namespace: c.String("namespace"), KeysFile: c.String("keys-file"), Procs: c.Int("procs"),
 		Version: version, Commit: Commit(), Progress: progressMode(c), Stderr: e.stderr, Log: e.log}
-	if c.Duration("duration") < 0 || c.Int("concurrency") < 0 {
-		return usageErr("--duration and --concurrency must be ≥ 0")
+	if c.Duration("duration") < 0 || c.Int("concurrency") < 0 || c.Int("procs") < 0 {
+		return usageErr("--duration, --concurrency and --procs must be ≥ 0")
 	}
 	if w := c.Duration("warmup"); w >= 0 {
 		o.Warmup, o.WarmupSet = w, true
