@@ -61,7 +61,12 @@ type Options struct {
 	Log *slog.Logger
 	// Interval is the .hlog interval (default 1s).
 	Interval time.Duration
-	// Procs, when > 0, is GOMAXPROCS during the run; 0 chooses (see runProcs).
+	// Procs, when > 0, is GOMAXPROCS during the run. 0 leaves a GOMAXPROCS
+	// set in the environment alone, and otherwise runs one P per worker of
+	// the largest scenario: at least the current GOMAXPROCS (the cores, or
+	// the container's CPU quota) and at most 8 times it. The setting is
+	// process-wide; the previous value is restored after the run, as a fixed
+	// value (which ends Go's automatic updates of it).
 	Procs int
 
 	stall func(sc string, target string, recStart time.Time) // test hook
@@ -187,23 +192,22 @@ func Needs(scs []*Scenario, o Options) (pg, rd bool, workers int) {
 	return pg, rd, workers
 }
 
-// runProcs is the run's GOMAXPROCS: o.Procs when set, else GOMAXPROCS from
-// the environment when set, else one per worker of the largest scenario,
-// at least the cores and at most 8 per core. With fewer Ps than workers, a
-// worker whose reply has arrived can wait behind a P whose thread the OS has
-// descheduled for a server process, and that wait lands in the tail. On 2
-// cores at 214,000 subscribers, 8 workers, 5 s runs, one per P instead of 2
-// Ps: isdn_lookup on PostgreSQL p99 2.6 ms instead of 3.4-4.2 ms,
-// profile_360 on PostgreSQL 3.8-4.3 ms instead of 5.7-5.9 ms, at the same
-// throughput; the p50 rises (0.10-0.16 → 0.23-0.29 ms on that busy machine).
-func (o *Options) runProcs(workers int) int {
+// runProcs is the run's GOMAXPROCS given the current one (see Options.Procs).
+// With fewer Ps than workers, a worker whose reply has arrived can wait
+// behind a P whose thread the OS has descheduled for a server process, and
+// that wait lands in the tail. On 2 cores at 214,000 subscribers, 8 workers,
+// 5 s runs, one P per worker instead of 2: isdn_lookup on PostgreSQL p99
+// 2.6 ms instead of 3.4-4.2 ms, profile_360 on PostgreSQL 3.8-4.3 ms instead
+// of 5.7-5.9 ms, at the same throughput; the p50 rises (0.11-0.16 → 0.23-0.29
+// ms on that busy machine).
+func (o *Options) runProcs(current, workers int) int {
 	switch {
 	case o.Procs > 0:
 		return o.Procs
 	case os.Getenv("GOMAXPROCS") != "":
-		return runtime.GOMAXPROCS(0)
+		return current
 	}
-	return min(max(runtime.NumCPU(), workers), 8*runtime.NumCPU())
+	return min(max(current, workers), 8*current)
 }
 
 // RunFiles loads the scenarios of o.Files (and the built-ins with o.Builtin),
@@ -263,7 +267,10 @@ func RunScenarios(ctx context.Context, o Options, scs []*Scenario) (*Run, error)
 			return nil, err
 		}
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.runProcs(maxWorkers)))
+	if prev := runtime.GOMAXPROCS(0); o.runProcs(prev, maxWorkers) != prev {
+		runtime.GOMAXPROCS(o.runProcs(prev, maxWorkers))
+		defer runtime.GOMAXPROCS(prev)
+	}
 	env := o.environment(ctx, keys, len(isdns), needPG, needRedis)
 
 	dir, err := newRunDir(o.Out, o.Tag)

@@ -125,9 +125,10 @@ pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
   # A log line is "client tx latency_us script epoch_s epoch_us"; the p50 of the latency column,
   # and its mean (for Little's law: below 1 by pgbench's own time between transactions, which
   # its latency leaves out by definition).
-  p50=$(cat "$log"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]/1000}')
+  p50=$(cat "$log"/pgbench_log.* | awk '$3 ~ /^[0-9]+$/ {print $3}' | sort -n |
+    awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]/1000; else print "none"}')
   local logged
-  logged=$(cat "$log"/pgbench_log.* | awk '{s += $3} END {if (NR) print s / NR / 1000; else print "none"}')
+  logged=$(cat "$log"/pgbench_log.* | awk '$3 ~ /^[0-9]+$/ {s += $3; n++} END {if (n) print s / n / 1000; else print "none"}')
   echo "$tps $p50 $logged"
 }
 
@@ -228,7 +229,7 @@ lock_pg & read -r _ _ SC_PG SC_PG_CORR SC_PG_OPS _ _ <<<"$(ut360_run postgres "$
 num SO_RD SO_RD_LATE SC_RD SC_RD_CORR SC_RD_OPS SO_PG SO_PG_LATE SC_PG SC_PG_CORR SC_PG_OPS
 
 jq -n \
-  --arg ts "$TS" --arg commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" --argjson nproc "$(nproc)" \
+  --arg ts "$TS" --arg commit "$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)" --argjson nproc "$(nproc)" \
   --argjson n "$N" --argjson c "$C" --argjson d "$D" --argjson k "$K" \
   --arg pgbench "$(pgbench --version)" --arg rbench "$(redis-benchmark --version)" \
   --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
@@ -247,17 +248,17 @@ jq -n \
     dataset: {subscribers: $n, shared_keys: $k}, concurrency: $c, duration_s: $d, tools: {pgbench: $pgbench, redis_benchmark: $rbench},
     commands: {
       ut360_postgres: "ut360 bench --target postgres --keys-file KEYS --concurrency \($c) --duration \($d)s --warmup 1s scenarios/isdn_lookup.yaml",
-      pgbench: "pgbench -n -M prepared -c \($c) -j 2 -T \($d) -l -D k0=ISDN0 -f q0.sql … -D k\($k-1)=… -f q\($k-1).sql  (qI.sql: the isdn_lookup SELECT … WHERE isdn = :kI;)",
+      pgbench: "pgbench -n -M prepared -c \($c) -j 2 -T \($d) -l -D k0=ISDN0 -f q0.sql … -D k\($k-1)=… -f q\($k-1).sql  (qI.sql: \\set t 0, then the isdn_lookup SELECT … WHERE isdn = :kI;), -j 1 with one client",
       ut360_redis: "ut360 bench --target redis --keys-file 12-DIGIT-NAMES --concurrency \($c) --duration \($d)s --warmup 1s hgetall.yaml (isdn_lookup\u0027s HGETALL, decode: none)",
       redis_benchmark: "redis-benchmark -c \($c) -n N -r \($k) --csv HGETALL ut360harness:rec:__rand_int__"
     },
     runs: $runs,
-    postgres: {ut360_tps: $ut_pg_tps, pgbench_tps: $pgb_tps, throughput_ratio: ($ut_pg_tps / $pgb_tps),
+    postgres: {ut360_tps: $ut_pg_tps, pgbench_tps: $pgb_tps, throughput_ratio: (if $pgb_tps > 0 then $ut_pg_tps / $pgb_tps else null end),
                ut360_p50_ms: $ut_pg_p50, pgbench_p50_ms: $pgb_p50, p50_rel_diff: (if $pgb_p50 > 0 then ($ut_pg_p50 - $pgb_p50) / $pgb_p50 else null end),
                ut360_mean_ms: $ut_pg_mean, pgbench_mean_ms: $pgb_mean, mean_rel_diff: (if $pgb_mean > 0 then ($ut_pg_mean - $pgb_mean) / $pgb_mean else null end),
                ut360_littles_law: $ut_pg_little, pgbench_latency_column_littles_law: $pgb_little,
                pgbench_p50_source: "latency column of pgbench -l, each script starting with \\set so the end of a transaction is timed afresh"},
-    redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: ($ut_rd_tps / $rb_tps),
+    redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: (if $rb_tps > 0 then $ut_rd_tps / $rb_tps else null end),
             ut360_p50_ms: $ut_rd_p50, redis_benchmark_p50_ms: $rb_p50, ut360_littles_law: $ut_rd_little, p50_rel_diff: (if $rb_p50 > 0 then ($ut_rd_p50 - $rb_p50) / $rb_p50 else null end)},
     one_client: $one,
     stall: {
@@ -281,9 +282,9 @@ jq -n \
   | .passed = ([.goals[]] | all)' >"$OUT"
 
 jq -r 'def pct: if . == null then "n/a" else "\(. * 100 | floor)%" end;
-       "PostgreSQL  ut360 \(.postgres.ut360_tps|floor)/s p50 \(.postgres.ut360_p50_ms*1000|floor)µs   pgbench \(.postgres.pgbench_tps|floor)/s p50 \(.postgres.pgbench_p50_ms*1000|floor)µs   ratio \(.postgres.throughput_ratio*100|floor)%  p50 diff \(.postgres.p50_rel_diff | pct)",
-       "Redis       ut360 \(.redis.ut360_tps|floor)/s p50 \(.redis.ut360_p50_ms*1000|floor)µs   redis-benchmark \(.redis.redis_benchmark_rps|floor)/s p50 \(.redis.redis_benchmark_p50_ms*1000|floor)µs   ratio \(.redis.throughput_ratio*100|floor)%  p50 diff \(.redis.p50_rel_diff | pct)",
-       "            mean latency (reported, not a goal): ut360 \(.postgres.ut360_mean_ms*1000|floor)µs, pgbench \(.postgres.pgbench_mean_ms*1000|floor)µs (\(.postgres.mean_rel_diff | pct))",
+       "PostgreSQL  ut360 \(.postgres.ut360_tps|floor)/s p50 \(.postgres.ut360_p50_ms*1000|floor)µs   pgbench \(.postgres.pgbench_tps|floor)/s p50 \(.postgres.pgbench_p50_ms*1000|floor)µs   ratio \(.postgres.throughput_ratio | pct)  p50 diff \(.postgres.p50_rel_diff | pct)",
+       "            PostgreSQL mean latency (reported, not a goal): ut360 \(.postgres.ut360_mean_ms*1000|floor)µs, pgbench \(.postgres.pgbench_mean_ms*1000|floor)µs (\(.postgres.mean_rel_diff | pct))",
+       "Redis       ut360 \(.redis.ut360_tps|floor)/s p50 \(.redis.ut360_p50_ms*1000|floor)µs   redis-benchmark \(.redis.redis_benchmark_rps|floor)/s p50 \(.redis.redis_benchmark_p50_ms*1000|floor)µs   ratio \(.redis.throughput_ratio | pct)  p50 diff \(.redis.p50_rel_diff | pct)",
        "Little     mean latency × throughput / clients: ut360 PostgreSQL \(.postgres.ut360_littles_law), Redis \(.redis.ut360_littles_law); pgbench latency column \(.postgres.pgbench_latency_column_littles_law)",
        "1 client   PostgreSQL ut360 \(.one_client.postgres.ut360_tps|floor)/s p50 \(.one_client.postgres.ut360_p50_ms*1000|floor)µs, pgbench \(.one_client.postgres.pgbench_tps|floor)/s p50 \(.one_client.postgres.pgbench_p50_ms*1000|floor)µs (\(.one_client.postgres.p50_rel_diff | pct)); Redis ut360 \(.one_client.redis.ut360_tps|floor)/s p50 \(.one_client.redis.ut360_p50_ms*1000|floor)µs, redis-benchmark \(.one_client.redis.redis_benchmark_rps|floor)/s p50 \(.one_client.redis.redis_benchmark_p50_ms*1000|floor)µs (\(.one_client.redis.p50_rel_diff | pct))",
        "stall       Redis open p99.9 \(.stall.redis_open_p999_ms)ms; closed raw \(.stall.redis_closed_raw_p999_ms)ms, corrected \(.stall.redis_closed_corrected_p999_ms)ms",
