@@ -267,8 +267,9 @@ func RunScenarios(ctx context.Context, o Options, scs []*Scenario) (*Run, error)
 			return nil, err
 		}
 	}
-	if prev := runtime.GOMAXPROCS(0); o.runProcs(prev, maxWorkers) != prev {
-		runtime.GOMAXPROCS(o.runProcs(prev, maxWorkers))
+	prev := runtime.GOMAXPROCS(0)
+	if n := o.runProcs(prev, maxWorkers); n != prev {
+		runtime.GOMAXPROCS(n)
 		defer runtime.GOMAXPROCS(prev)
 	}
 	env := o.environment(ctx, keys, len(isdns), needPG, needRedis)
