@@ -102,6 +102,7 @@ func drain(rows pgx.Rows) (int, error) {
 	for i := range fds {
 		cols[i].fd = &fds[i]
 		cols[i].typ, _ = m.TypeForOID(fds[i].DataTypeOID)
+		cols[i].binaryNumeric = fds[i].DataTypeOID == pgtype.NumericOID && fds[i].Format == pgx.BinaryFormatCode
 	}
 	n := 0
 	for rows.Next() {
@@ -122,13 +123,15 @@ func drain(rows pgx.Rows) (int, error) {
 type column struct {
 	fd  *pgconn.FieldDescription
 	typ *pgtype.Type
+	// binaryNumeric: a numeric in binary format, first tried by numericInt64.
+	binaryNumeric bool
 }
 
 func (c *column) decode(m *pgtype.Map, raw []byte) error {
 	if raw == nil || c.typ == nil {
 		return nil
 	}
-	if c.fd.DataTypeOID == pgtype.NumericOID && c.fd.Format == pgx.BinaryFormatCode {
+	if c.binaryNumeric {
 		if _, ok := numericInt64(raw); ok {
 			return nil
 		}

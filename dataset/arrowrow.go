@@ -15,8 +15,9 @@ import (
 // 30% of a load's CPU (7.4 of 24.8 CPU-s at 214,000 subscribers). It only
 // ever accepts: any doubt (a NULL, an unexpected array type, a failed check)
 // clears ok, and the reader then takes the text path for that row, which
-// yields the same record or the precise row error. So for every row the fast path accepts, the result equals
-// Parse(canonical strings of the row) — TestArrowFastPathMatchesParse.
+// yields the same record or the precise row error. So for every row the fast
+// path accepts, the result equals Parse(canonical strings of the row) —
+// TestArrowFastPathMatchesParse.
 type arrowRow struct {
 	cols []arrow.Array
 	i    int

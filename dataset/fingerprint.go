@@ -12,8 +12,9 @@ import (
 // canonical strings, Profile.Hash and Monthly.Hash over typed values; the
 // latter changed on 2026-11-26, so fingerprints stored before differ). Any
 // store (files, PostgreSQL, Redis) can compute it in one streaming pass, in
-// any order, so meta:stats can carry it and verify can recompute it. Duplicated rows change
-// both the count and the sum, so they cannot cancel out.
+// any order, so meta:stats can carry it and verify can recompute it.
+// Duplicated rows change both the count and the sum, so they cannot cancel
+// out.
 type Fingerprint struct {
 	Recs, Profiles, Monthly        uint64
 	RecSum, ProfileSum, MonthlySum uint64

@@ -20,8 +20,8 @@
 #     of 1), so no time escapes its measurement.
 #     Reported, not a goal: PostgreSQL mean latencies side by side (at 8 clients on 2 cores the
 #     tools' distributions differ in shape, so their p50s part while their means stay close); the
-#     same pairs with one client (one run each), where neither tool's
-#     scheduling of its clients shapes the distribution and the per-call overhead shows.
+#     same pairs with one client (one run each), where neither tool's scheduling of its clients
+#     shapes the distribution and the per-call overhead shows.
 #  2. Stall: CLIENT PAUSE 500 on Redis (and a 500 ms ACCESS EXCLUSIVE lock on PostgreSQL)
 #     during an open-model run must show in p99.9 (≥ 400 ms); during a closed-model run the
 #     raw p99.9 hides it while the coordinated-omission-corrected p99.9 shows it.
@@ -120,16 +120,13 @@ pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
   mkdir -p "$log"
   (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" pgbench -n -M prepared -c "$c" -j $((c < 2 ? 1 : 2)) -T "$D" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
     { cat "$log/out.txt" >&2; exit 3; }
-  local tps p50
+  local tps
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log/out.txt")
   # A log line is "client tx latency_us script epoch_s epoch_us"; the p50 of the latency column,
   # and its mean (for Little's law: below 1 by pgbench's own time between transactions, which
   # its latency leaves out by definition).
-  p50=$(cat "$log"/pgbench_log.* | awk '$3 ~ /^[0-9]+$/ {print $3}' | sort -n |
-    awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]/1000; else print "none"}')
-  local logged
-  logged=$(cat "$log"/pgbench_log.* | awk '$3 ~ /^[0-9]+$/ {s += $3; n++} END {if (n) print s / n / 1000; else print "none"}')
-  echo "$tps $p50 $logged"
+  echo "$tps $(awk '$3 ~ /^[0-9]+$/ {print $3}' "$log"/pgbench_log.* | sort -n |
+    awk '{a[NR] = $1; s += $1} END {if (NR) print a[int((NR+1)/2)]/1000, s/NR/1000; else print "none none"}')"
 }
 
 rbench_run() { # $1 requests, $2 clients (default C) → "rps p50_ms"
@@ -233,17 +230,15 @@ jq -n \
   --argjson n "$N" --argjson c "$C" --argjson d "$D" --argjson k "$K" \
   --arg pgbench "$(pgbench --version)" --arg rbench "$(redis-benchmark --version)" \
   --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
-  --argjson one "$(jq -n --argjson u "$u1c" --argjson up "$up1c" --argjson g "$g1c" --argjson gp "$gp1c" \
-      --argjson r "$r1c" --argjson rp "$rp1c" --argjson b "$b1c" --argjson bp "$bp1c" \
-      'def ratio(a; b): if b > 0 then a / b else null end;
-       {postgres: {ut360_tps: $u, ut360_p50_ms: $up, pgbench_tps: $g, pgbench_p50_ms: $gp, throughput_ratio: ratio($u; $g), p50_rel_diff: ratio($up - $gp; $gp)},
-        redis: {ut360_tps: $r, ut360_p50_ms: $rp, redis_benchmark_rps: $b, redis_benchmark_p50_ms: $bp, throughput_ratio: ratio($r; $b), p50_rel_diff: ratio($rp - $bp; $bp)}}')" \
+  --argjson u1c "$u1c" --argjson up1c "$up1c" --argjson g1c "$g1c" --argjson gp1c "$gp1c" \
+  --argjson r1c "$r1c" --argjson rp1c "$rp1c" --argjson b1c "$b1c" --argjson bp1c "$bp1c" \
   --argjson ut_pg_mean "$UT_PG_MEAN" --argjson pgb_mean "$PGB_MEAN" --argjson ut_pg_little "$UT_PG_LITTLE" --argjson pgb_little "$PGB_LITTLE" --argjson ut_rd_little "$UT_RD_LITTLE" \
   --argjson ut_rd_tps "$UT_RD_TPS" --argjson ut_rd_p50 "$UT_RD_P50" --argjson rb_tps "$RB_TPS" --argjson rb_p50 "$RB_P50" \
   --argjson so_rd "$SO_RD" --argjson so_rd_late "$SO_RD_LATE" --argjson sc_rd "$SC_RD" --argjson sc_rd_corr "$SC_RD_CORR" --argjson sc_rd_ops "$SC_RD_OPS" \
   --argjson so_pg "$SO_PG" --argjson so_pg_late "$SO_PG_LATE" --argjson sc_pg "$SC_PG" --argjson sc_pg_corr "$SC_PG_CORR" --argjson sc_pg_ops "$SC_PG_OPS" \
-  --argjson runs "$(jq -n --arg a "$u1 $u2" --arg b "$g1 $g2" --arg c "$r1 $r2" --arg d "$b1 $b2" '{ut360_pg_tps: $a, pgbench_tps: $b, ut360_redis_tps: $c, redis_benchmark_rps: $d}')" \
-  '{
+  --arg runs_u "$u1 $u2" --arg runs_g "$g1 $g2" --arg runs_r "$r1 $r2" --arg runs_b "$b1 $b2" \
+  'def ratio(a; b): if b > 0 then a / b else null end;
+  {
     benchmark: "bench-harness", format_version: 1, timestamp: $ts, commit: $commit, nproc: $nproc,
     dataset: {subscribers: $n, shared_keys: $k}, concurrency: $c, duration_s: $d, tools: {pgbench: $pgbench, redis_benchmark: $rbench},
     commands: {
@@ -252,15 +247,18 @@ jq -n \
       ut360_redis: "ut360 bench --target redis --keys-file 12-DIGIT-NAMES --concurrency \($c) --duration \($d)s --warmup 1s hgetall.yaml (isdn_lookup\u0027s HGETALL, decode: none)",
       redis_benchmark: "redis-benchmark -c \($c) -n N -r \($k) --csv HGETALL ut360harness:rec:__rand_int__"
     },
-    runs: $runs,
-    postgres: {ut360_tps: $ut_pg_tps, pgbench_tps: $pgb_tps, throughput_ratio: (if $pgb_tps > 0 then $ut_pg_tps / $pgb_tps else null end),
-               ut360_p50_ms: $ut_pg_p50, pgbench_p50_ms: $pgb_p50, p50_rel_diff: (if $pgb_p50 > 0 then ($ut_pg_p50 - $pgb_p50) / $pgb_p50 else null end),
-               ut360_mean_ms: $ut_pg_mean, pgbench_mean_ms: $pgb_mean, mean_rel_diff: (if $pgb_mean > 0 then ($ut_pg_mean - $pgb_mean) / $pgb_mean else null end),
+    runs: {ut360_pg_tps: $runs_u, pgbench_tps: $runs_g, ut360_redis_tps: $runs_r, redis_benchmark_rps: $runs_b},
+    postgres: {ut360_tps: $ut_pg_tps, pgbench_tps: $pgb_tps, throughput_ratio: ratio($ut_pg_tps; $pgb_tps),
+               ut360_p50_ms: $ut_pg_p50, pgbench_p50_ms: $pgb_p50, p50_rel_diff: ratio($ut_pg_p50 - $pgb_p50; $pgb_p50),
+               ut360_mean_ms: $ut_pg_mean, pgbench_mean_ms: $pgb_mean, mean_rel_diff: ratio($ut_pg_mean - $pgb_mean; $pgb_mean),
                ut360_littles_law: $ut_pg_little, pgbench_latency_column_littles_law: $pgb_little,
                pgbench_p50_source: "latency column of pgbench -l, each script starting with \\set so the end of a transaction is timed afresh"},
-    redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: (if $rb_tps > 0 then $ut_rd_tps / $rb_tps else null end),
-            ut360_p50_ms: $ut_rd_p50, redis_benchmark_p50_ms: $rb_p50, ut360_littles_law: $ut_rd_little, p50_rel_diff: (if $rb_p50 > 0 then ($ut_rd_p50 - $rb_p50) / $rb_p50 else null end)},
-    one_client: $one,
+    redis: {ut360_tps: $ut_rd_tps, redis_benchmark_rps: $rb_tps, throughput_ratio: ratio($ut_rd_tps; $rb_tps),
+            ut360_p50_ms: $ut_rd_p50, redis_benchmark_p50_ms: $rb_p50, ut360_littles_law: $ut_rd_little, p50_rel_diff: ratio($ut_rd_p50 - $rb_p50; $rb_p50)},
+    one_client: {
+      postgres: {ut360_tps: $u1c, ut360_p50_ms: $up1c, pgbench_tps: $g1c, pgbench_p50_ms: $gp1c, throughput_ratio: ratio($u1c; $g1c), p50_rel_diff: ratio($up1c - $gp1c; $gp1c)},
+      redis: {ut360_tps: $r1c, ut360_p50_ms: $rp1c, redis_benchmark_rps: $b1c, redis_benchmark_p50_ms: $bp1c, throughput_ratio: ratio($r1c; $b1c), p50_rel_diff: ratio($rp1c - $bp1c; $bp1c)}
+    },
     stall: {
       redis_open_p999_ms: $so_rd, redis_open_late: $so_rd_late, redis_closed_raw_p999_ms: $sc_rd, redis_closed_corrected_p999_ms: $sc_rd_corr, redis_closed_ops: $sc_rd_ops,
       postgres_open_p999_ms: $so_pg, postgres_open_late: $so_pg_late, postgres_closed_raw_p999_ms: $sc_pg, postgres_closed_corrected_p999_ms: $sc_pg_corr, postgres_closed_ops: $sc_pg_ops
