@@ -1,9 +1,61 @@
 package dataset
 
-import "strconv"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
 
 // DefaultNamespace is the Redis key prefix of SPEC §3.
 const DefaultNamespace = "ut360"
+
+// ErrNamespace marks a namespace that ValidateNamespace refuses.
+var ErrNamespace = errors.New("invalid namespace")
+
+// familySegments are the key-family names of the scheme: a namespace holding
+// one of them as a segment (after its first) could produce, or be taken for,
+// another namespace's keys.
+var familySegments = []string{"rec", "profile", "idx", "meta", "stage"}
+
+// ValidateNamespace refuses a namespace that could collide with ut360's own
+// key families or be misread by a SCAN MATCH pattern: empty after trimming,
+// holding whitespace or control characters, glob characters (*?[]\), braces
+// (a Redis Cluster hash tag), ":stage" anywhere, or a later ":"-separated
+// segment that names a key family (":rec:", ":profile:", ":idx:", ":meta:",
+// also at the end, as in "t1:rec"). The error wraps ErrNamespace.
+func ValidateNamespace(ns string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrNamespace, ns, why) }
+	if strings.TrimSpace(ns) == "" {
+		return bad("empty")
+	}
+	for _, r := range ns {
+		switch {
+		case unicode.IsSpace(r):
+			return bad("contains whitespace")
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
+			return bad("contains a control character or invalid UTF-8")
+		case strings.ContainsRune(`*?[]\`, r):
+			return bad("contains a glob character (*?[]\\)")
+		case r == '{' || r == '}':
+			return bad("contains a brace ({}), a Redis Cluster hash tag")
+		}
+	}
+	if strings.Contains(ns, ":stage") {
+		return bad(`contains ":stage", the prefix of the loader's staging area`)
+	}
+	for i, seg := range strings.Split(ns, ":") {
+		if seg == "" {
+			return bad(`has an empty ":"-separated segment`)
+		}
+		if i > 0 && slices.Contains(familySegments, seg) {
+			return bad(`holds the key family ":` + seg + `" as a segment`)
+		}
+	}
+	return nil
+}
 
 // Keys builds the Redis key scheme of SPEC §3 under a namespace, so that tests
 // and tenants do not collide. The zero value is not usable; use NewKeys.

@@ -112,6 +112,9 @@ Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole command to `FILE` (read it with go tool pprof)"},
 		},
 		Before: func(c *cli.Context) error {
+			if err := dataset.ValidateNamespace(c.String("namespace")); err != nil {
+				return exitcode.Wrap(exitcode.Usage, fmt.Errorf("--namespace: %w", err))
+			}
 			if c.Bool("verbose") {
 				e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
@@ -161,7 +164,10 @@ func commands() []*cli.Command {
 // run executes the CLI and maps the outcome to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := NewApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if err == nil {
 		return exitcode.OK
 	}
