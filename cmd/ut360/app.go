@@ -164,10 +164,7 @@ func commands() []*cli.Command {
 // run executes the CLI and maps the outcome to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := NewApp(stdout, stderr)
-	args, err := normalizeArgs(app, args)
-	if err == nil {
-		err = app.RunContext(ctx, args)
-	}
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitcode.OK
 	}
