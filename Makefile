@@ -18,6 +18,17 @@ services:
 services-down:
 	@scripts/services.sh down
 
+# A local Redis Cluster (3 masters + 3 replicas, 127.0.0.1:7001-7006): see docs/cluster.md.
+.PHONY: cluster cluster-down
+cluster:
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
+
+# The cluster tests (internal/redisconn, …) fail, never skip, without it.
+test: cluster
+
 vet:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
