@@ -70,6 +70,7 @@ type Options struct {
 	Procs int
 
 	stall func(sc string, target string, recStart time.Time) // test hook
+	grace time.Duration                                      // test hook: end of run to hard stop
 }
 
 // Run is a finished bench run.
@@ -335,7 +336,7 @@ func (o *Options) runScenario(ctx context.Context, sc *Scenario, ts, isdns []str
 			total = int64(sc.Load.Count)
 		}
 		rs := runSpec{sc: sc, name: t, tg: tg, keys: shuffled, zipf: zipf, hlog: hlog,
-			bar: pg.Add(sc.Name+" "+t, total), log: o.Log, interval: o.Interval}
+			bar: pg.Add(sc.Name+" "+t, total), log: o.Log, interval: o.Interval, grace: o.grace}
 		if o.stall != nil {
 			rs.stall = func(at time.Time) { o.stall(sc.Name, t, at) }
 		}

@@ -1,14 +1,54 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
+
+// The rules Compare decides a row by; CompareRow.Rule names the one that fired.
+const (
+	// RuleAllowed: the change is no worse than the allowed regression.
+	RuleAllowed = "within allowance"
+	// RuleBeyondNoise: worse by more than allowed, and the 99% confidence
+	// intervals of the percentile in BASE and NEW do not overlap.
+	RuleBeyondNoise = "beyond noise"
+	// RuleWithinNoise: worse by more than allowed, but the intervals overlap:
+	// not a regression unless --strict.
+	RuleWithinNoise = "within noise"
+	// RuleStrict: RuleWithinNoise under --strict: a regression.
+	RuleStrict = "strict"
+	// RulePoint: no interval to tell noise from change (throughput, or a run
+	// without histograms): the point change decides.
+	RulePoint = "point estimate"
+	// RuleErrorRate: NEW's error rate exceeds BASE's by more than ErrorRateSlack.
+	RuleErrorRate = "error rate rose"
+	// RuleNoSuccess: NEW has no successful operation where BASE had some.
+	RuleNoSuccess = "no successful operation"
+)
+
+// ErrorRateSlack is the rise of the error rate (absolute, 0.001 = 0.1
+// percentage point) that compare lets through as noise.
+const ErrorRateSlack = 0.001
+
+// CompareOptions set the rules of Compare.
+type CompareOptions struct {
+	// MaxRegression is the allowed worsening (0.10 = 10%).
+	MaxRegression float64
+	// Strict makes a change beyond MaxRegression a regression even when it
+	// is inside the sampling noise.
+	Strict bool
+	// AllowChanged compares scenarios whose definitions differ instead of
+	// refusing them.
+	AllowChanged bool
+}
 
 // CompareRow is one scenario × target × metric of two runs.
 type CompareRow struct {
@@ -16,19 +56,34 @@ type CompareRow struct {
 	Base, New                float64
 	// Change is (New-Base)/Base; positive is worse for latency, better for throughput.
 	Change float64
-	// Regression is true when the change is worse than the allowed regression.
+	// Regression is true when the row fails the comparison.
 	Regression bool
 	// Noise is "beyond noise", "within noise" or "" (no histograms to tell).
 	Noise string
+	// Rule names the rule that decided the row (the Rule* constants).
+	Rule string
+	// Verdict is ok, improved, noise or REGRESSION.
+	Verdict string
+}
+
+// Changed is a scenario whose definition differs between the runs.
+type Changed struct {
+	Scenario string
+	// Diffs name each difference: "load.concurrency: 8 → 16".
+	Diffs []string
 }
 
 // Comparison is the outcome of Compare.
 type Comparison struct {
+	CompareOptions
 	Rows []CompareRow
-	// Only lists scenario × target pairs present in one run only.
-	Only []string
-	// MaxRegression is the allowed worsening (0.10 = 10%).
-	MaxRegression float64
+	// Missing lists scenario/target pairs in BASE but not in NEW: the gate fails.
+	Missing []string
+	// Added lists scenario/target pairs in NEW only (a note).
+	Added []string
+	// Changed lists scenarios defined differently (and the dataset, as
+	// scenario "dataset"); refused unless AllowChanged.
+	Changed []Changed
 }
 
 // Regressions counts the rows marked as regressions.
@@ -42,70 +97,137 @@ func (c *Comparison) Regressions() int {
 	return n
 }
 
-var comparedMetrics = []string{"p50", "p90", "p99", "p99.9", "throughput"}
+// Refused tells whether the runs are not comparable (changed definitions
+// without AllowChanged).
+func (c *Comparison) Refused() bool { return len(c.Changed) > 0 && !c.AllowChanged }
+
+// Failed tells whether the gate fails: refused, a pair missing from NEW, or a regression.
+func (c *Comparison) Failed() bool { return c.Refused() || len(c.Missing) > 0 || c.Regressions() > 0 }
+
+var comparedMetrics = []string{"p50", "p90", "p99", "p99.9", "throughput", "error_rate"}
 
 // noiseZ is the normal quantile of the two-sided 99% confidence intervals.
 const noiseZ = 2.576
 
-// Compare sets NEW against BASE per scenario × target × percentile (and
-// throughput). A latency that grew, or a throughput that fell, by more than
-// maxRegression is a regression. Where both runs carry their histograms, each
-// percentile also gets a 99% distribution-free confidence interval (from the
-// order statistics around its rank); when the intervals of the two runs do not
-// overlap the difference is beyond sampling noise.
-func Compare(base, nw *Summary, maxRegression float64) *Comparison {
-	c := &Comparison{MaxRegression: maxRegression}
+// Compare sets NEW against BASE per scenario × target × percentile,
+// throughput and error rate. The rule of each row:
+//
+//   - a percentile worse by no more than MaxRegression: ok;
+//   - worse by more, with histograms in both runs: each run's percentile gets
+//     a 99% distribution-free confidence interval (the order statistics
+//     around its rank); intervals apart → REGRESSION ("beyond noise"),
+//     overlapping → not a regression ("within noise") unless Strict;
+//   - throughput (no interval) and runs without histograms: the point change
+//     decides;
+//   - error rate: a regression when it rose by more than ErrorRateSlack;
+//   - NEW without a successful operation where BASE had some: a regression.
+//
+// A scenario × target in BASE but not in NEW fails the comparison; one whose
+// definition (load model, rate or concurrency, keys, commands, queries) or
+// dataset (subscribers, key set, fingerprint) differs is listed in Changed.
+func Compare(base, nw *Summary, o CompareOptions) *Comparison {
+	c := &Comparison{CompareOptions: o}
 	type key struct{ sc, tg string }
 	baseBy := map[key]*TargetResult{}
+	baseSc := map[string]*Scenario{}
 	for _, sr := range base.Scenarios {
+		baseSc[sr.Scenario.Name] = sr.Scenario
 		for _, r := range sr.Results {
 			baseBy[key{sr.Scenario.Name, r.Target}] = r
 		}
 	}
+	if d := datasetDiffs(base.Environment, nw.Environment); len(d) > 0 {
+		c.Changed = append(c.Changed, Changed{Scenario: "dataset", Diffs: d})
+	}
 	seen := map[key]bool{}
 	for _, sr := range nw.Scenarios {
+		if bs, ok := baseSc[sr.Scenario.Name]; ok {
+			if d := definitionDiffs(bs, sr.Scenario); len(d) > 0 {
+				c.Changed = append(c.Changed, Changed{Scenario: sr.Scenario.Name, Diffs: d})
+			}
+		}
 		for _, n := range sr.Results {
 			k := key{sr.Scenario.Name, n.Target}
 			seen[k] = true
 			b, ok := baseBy[k]
 			if !ok {
-				c.Only = append(c.Only, fmt.Sprintf("%s/%s only in NEW", k.sc, k.tg))
+				c.Added = append(c.Added, k.sc+"/"+k.tg)
 				continue
 			}
-			bh, _ := decodeHist(b.Histogram)
-			nh, _ := decodeHist(n.Histogram)
-			for _, m := range comparedMetrics {
-				bv, _ := b.metric(m)
-				nv, _ := n.metric(m)
-				row := CompareRow{Scenario: k.sc, Target: k.tg, Metric: m, Base: bv, New: nv}
-				if bv > 0 {
-					row.Change = (nv - bv) / bv
-				}
-				worse := row.Change
-				if m == "throughput" {
-					worse = -row.Change
-				}
-				row.Regression = worse > maxRegression
-				if m != "throughput" && bh != nil && nh != nil && bh.TotalCount() > 0 && nh.TotalCount() > 0 {
-					p := map[string]float64{"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}[m]
-					blo, bhi := quantileCI(bh, p)
-					nlo, nhi := quantileCI(nh, p)
-					if nlo > bhi || nhi < blo {
-						row.Noise = "beyond noise"
-					} else {
-						row.Noise = "within noise"
-					}
-				}
-				c.Rows = append(c.Rows, row)
-			}
+			c.Rows = append(c.Rows, compareTarget(k.sc, k.tg, b, n, o)...)
 		}
 	}
-	for k := range baseBy {
-		if !seen[k] {
-			c.Only = append(c.Only, fmt.Sprintf("%s/%s only in BASE", k.sc, k.tg))
+	for _, sr := range base.Scenarios {
+		for _, r := range sr.Results {
+			if k := (key{sr.Scenario.Name, r.Target}); !seen[k] {
+				c.Missing = append(c.Missing, k.sc+"/"+k.tg)
+			}
 		}
 	}
 	return c
+}
+
+// compareTarget compares one scenario × target.
+func compareTarget(sc, tg string, b, n *TargetResult, o CompareOptions) []CompareRow {
+	bh, _ := decodeHist(b.Histogram)
+	nh, _ := decodeHist(n.Histogram)
+	var rows []CompareRow
+	for _, m := range comparedMetrics {
+		bv, _ := b.metric(m)
+		nv, _ := n.metric(m)
+		row := CompareRow{Scenario: sc, Target: tg, Metric: m, Base: bv, New: nv, Verdict: "ok", Rule: RuleAllowed}
+		if bv > 0 {
+			row.Change = (nv - bv) / bv
+		}
+		worse := row.Change
+		if m == "throughput" {
+			worse = -row.Change
+		}
+		switch {
+		case n.Ops == 0 && b.Ops > 0:
+			row.Regression, row.Rule = true, RuleNoSuccess
+		case m == "error_rate":
+			if nv-bv > ErrorRateSlack {
+				row.Regression, row.Rule = true, RuleErrorRate
+			}
+		case worse <= o.MaxRegression:
+			if -worse > o.MaxRegression {
+				row.Verdict = "improved"
+			}
+		case m == "throughput" || bh == nil || nh == nil || bh.TotalCount() == 0 || nh.TotalCount() == 0:
+			row.Regression, row.Rule = true, RulePoint
+		default:
+			row.Noise = noiseOf(bh, nh, m)
+			switch {
+			case row.Noise == RuleBeyondNoise:
+				row.Regression, row.Rule = true, RuleBeyondNoise
+			case o.Strict:
+				row.Regression, row.Rule = true, RuleStrict
+			default:
+				row.Verdict, row.Rule = "noise", RuleWithinNoise
+			}
+		}
+		if row.Noise == "" && m != "throughput" && m != "error_rate" && bh != nil && nh != nil && bh.TotalCount() > 0 && nh.TotalCount() > 0 {
+			row.Noise = noiseOf(bh, nh, m)
+		}
+		if row.Regression {
+			row.Verdict = "REGRESSION"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// noiseOf tells whether the 99% confidence intervals of percentile m in the
+// two histograms are apart ("beyond noise") or overlap ("within noise").
+func noiseOf(bh, nh *hdr.Histogram, m string) string {
+	p := map[string]float64{"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}[m]
+	blo, bhi := quantileCI(bh, p)
+	nlo, nhi := quantileCI(nh, p)
+	if nlo > bhi || nhi < blo {
+		return RuleBeyondNoise
+	}
+	return RuleWithinNoise
 }
 
 // quantileCI is a 99% confidence interval (ms) of the p-th percentile of the
@@ -121,36 +243,142 @@ func quantileCI(h *hdr.Histogram, p float64) (lo, hi float64) {
 	return rank(n*q - d), rank(n*q + d)
 }
 
-// WriteComparison prints the comparison as an aligned table.
+// datasetDiffs names the differences of the data two runs read.
+func datasetDiffs(b, n Environment) []string {
+	var d []string
+	if b.Subscribers != n.Subscribers {
+		d = append(d, fmt.Sprintf("subscribers: %d → %d", b.Subscribers, n.Subscribers))
+	}
+	if b.KeySet != n.KeySet {
+		d = append(d, fmt.Sprintf("key set: %d → %d", b.KeySet, n.KeySet))
+	}
+	if b.Fingerprint != n.Fingerprint {
+		d = append(d, fmt.Sprintf("fingerprint: %s → %s", orDash(b.Fingerprint), orDash(n.Fingerprint)))
+	}
+	return d
+}
+
+// definitionDiffs names the differences between two definitions of a
+// scenario that change what is measured. The name, description, thresholds
+// and the run's length (duration, warmup, count) are left out: they change
+// the verdict or the noise, not the operation measured.
+func definitionDiffs(b, n *Scenario) []string {
+	bf, nf := flatDefinition(b), flatDefinition(n)
+	var d []string
+	for _, k := range slices.Sorted(maps.Keys(bf)) {
+		switch nv, ok := nf[k]; {
+		case !ok:
+			d = append(d, fmt.Sprintf("%s: %s → (none)", k, short(bf[k])))
+		case nv != bf[k]:
+			d = append(d, fmt.Sprintf("%s: %s → %s", k, short(bf[k]), short(nv)))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(nf)) {
+		if _, ok := bf[k]; !ok {
+			d = append(d, fmt.Sprintf("%s: (none) → %s", k, short(nf[k])))
+		}
+	}
+	return d
+}
+
+// flatDefinition is a scenario's measured definition as path → JSON value.
+func flatDefinition(s *Scenario) map[string]string {
+	c := *s
+	c.Name, c.Description, c.Thresholds = "", "", Thresholds{}
+	c.Load.Duration, c.Load.Warmup, c.Load.Count = 0, 0, 0
+	if c.Keys.NotFound == "" { // summaries written before keys.not_found existed
+		c.Keys.NotFound = NotFoundError
+	}
+	raw, _ := json.Marshal(c)
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	out := map[string]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "name" || k == "description" || k == "thresholds" || k == "duration" || k == "warmup" {
+					if path == "" || path == "load" {
+						continue
+					}
+				}
+				walk(strings.TrimPrefix(path+"."+k, "."), e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		default:
+			b, _ := json.Marshal(x)
+			out[path] = string(b)
+		}
+	}
+	walk("", v)
+	return out
+}
+
+// short cuts a long value for a one-line message.
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 60 {
+		return string(r[:57]) + "…"
+	}
+	return s
+}
+
+// WriteComparison prints the comparison: the rule, a table with each row's
+// verdict and the rule that decided it, what is missing, added or changed,
+// and the outcome.
 func WriteComparison(w io.Writer, c *Comparison, basePath, newPath string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "BASE %s\nNEW  %s\nmax regression %.1f%%\n\n", basePath, newPath, c.MaxRegression*100)
+	mr := fmt.Sprintf("%.1f%%", c.MaxRegression*100)
+	fmt.Fprintf(&b, "BASE %s\nNEW  %s\n", basePath, newPath)
+	fmt.Fprintf(&b, "rule: a percentile worse by more than %s is a REGRESSION when its 99%% confidence intervals in BASE and NEW do not overlap (beyond noise)", mr)
+	if c.Strict {
+		b.WriteString(", and also when they overlap (--strict)")
+	} else {
+		b.WriteString("; inside the noise it is reported, not failed (--strict fails it)")
+	}
+	fmt.Fprintf(&b, "; throughput: down by more than %s (point estimate); error rate: up by more than %.1f percentage point; NEW without a successful operation fails.\n\n", mr, ErrorRateSlack*100)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tstore\tmetric\tbase\tnew\tchange\tverdict\tnoise\t")
+	fmt.Fprintln(tw, "scenario\tstore\tmetric\tbase\tnew\tchange\tverdict\trule\tnoise\t")
 	for _, r := range c.Rows {
-		verdict := "ok"
-		if r.Regression {
-			verdict = "REGRESSION"
-		} else if (r.Metric == "throughput" && r.Change > c.MaxRegression) || (r.Metric != "throughput" && -r.Change > c.MaxRegression) {
-			verdict = "improved"
-		}
 		noise := r.Noise
 		if noise == "" {
 			noise = "—"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%+.1f%%\t%s\t%s\t\n", r.Scenario, r.Target, r.Metric,
-			fmtValue(r.Metric, r.Base), fmtValue(r.Metric, r.New), r.Change*100, verdict, noise)
+		change := fmt.Sprintf("%+.1f%%", r.Change*100)
+		if r.Metric == "error_rate" {
+			change = fmt.Sprintf("%+.2fpp", (r.New-r.Base)*100)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Target, r.Metric,
+			fmtValue(r.Metric, r.Base), fmtValue(r.Metric, r.New), change, r.Verdict, r.Rule, noise)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, o := range c.Only {
-		fmt.Fprintf(&b, "note: %s\n", o)
+	for _, m := range c.Missing {
+		fmt.Fprintf(&b, "MISSING %s: in BASE, not in NEW\n", m)
 	}
-	if n := c.Regressions(); n > 0 {
-		fmt.Fprintf(&b, "\n%d regression(s) beyond %.1f%%\n", n, c.MaxRegression*100)
-	} else {
-		fmt.Fprintf(&b, "\nno regression beyond %.1f%%\n", c.MaxRegression*100)
+	for _, ch := range c.Changed {
+		verb := "CHANGED"
+		if c.AllowChanged {
+			verb = "changed (--allow-changed)"
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", verb, ch.Scenario, strings.Join(ch.Diffs, "; "))
+	}
+	for _, a := range c.Added {
+		fmt.Fprintf(&b, "note: %s only in NEW\n", a)
+	}
+	b.WriteString("\n")
+	switch {
+	case c.Refused():
+		b.WriteString("REFUSED: the runs measured different things (see CHANGED); rerun BASE with the same scenarios and data, or pass --allow-changed\n")
+	case c.Failed():
+		fmt.Fprintf(&b, "FAIL: %d regression(s) beyond %s, %d scenario × store missing from NEW\n", c.Regressions(), mr, len(c.Missing))
+	default:
+		fmt.Fprintf(&b, "PASS: no regression beyond %s\n", mr)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -189,12 +189,22 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	return err
 }
 
+// noteSuffix is " (note)" or "".
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
+}
+
 func fmtValue(metric string, v float64) string {
 	switch metric {
 	case "throughput":
 		return fmt.Sprintf("%.0f/s", v)
 	case "error_rate":
 		return fmt.Sprintf("%.3g%%", v*100)
+	case "ops":
+		return fmt.Sprintf("%.0f", v)
 	}
 	return f2(v) + " ms"
 }
@@ -241,7 +251,7 @@ func WriteJUnit(w io.Writer, s *Summary) error {
 			c := junitCase{Class: "bench." + sr.Scenario.Name + "." + t.Target, Name: t.Name,
 				Out: fmt.Sprintf("actual %s, limit %s", fmtValue(t.Metric, t.Actual), fmtValue(t.Metric, t.Limit))}
 			if !t.Pass {
-				c.Failure = &junitFailure{Type: "threshold", Message: fmt.Sprintf("%s: actual %s, limit %s", t.Name, fmtValue(t.Metric, t.Actual), fmtValue(t.Metric, t.Limit))}
+				c.Failure = &junitFailure{Type: "threshold", Message: fmt.Sprintf("%s: actual %s, limit %s%s", t.Name, fmtValue(t.Metric, t.Actual), fmtValue(t.Metric, t.Limit), noteSuffix(t.Note))}
 				js.Failures++
 			}
 			js.Cases = append(js.Cases, c)
@@ -277,9 +287,14 @@ func WriteText(w io.Writer, r *Run) error {
 				sr.Scenario.Name, res.Target, res.Throughput, f2(res.Latency.P50), f2(res.Latency.P99),
 				f2(res.Latency.P999), f2(res.Latency.Max), res.Errors, margin)
 		}
+		for _, res := range sr.Results {
+			for _, n := range res.Notes {
+				fmt.Fprintf(&b, "  note %s/%s: %s\n", sr.Scenario.Name, res.Target, n)
+			}
+		}
 		for _, t := range sr.Thresholds {
 			if !t.Pass {
-				fmt.Fprintf(&b, "  FAIL %s: actual %s, limit %s\n", t.Name, fmtValue(t.Metric, t.Actual), fmtValue(t.Metric, t.Limit))
+				fmt.Fprintf(&b, "  FAIL %s: actual %s, limit %s%s\n", t.Name, fmtValue(t.Metric, t.Actual), fmtValue(t.Metric, t.Limit), noteSuffix(t.Note))
 			}
 		}
 	}

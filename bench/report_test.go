@@ -155,7 +155,7 @@ func TestSummaryJSONRoundTrip(t *testing.T) {
 	if len(back.Scenarios) != 2 || back.Scenarios[0].Scenario.Load.Concurrency != 8 || back.Scenarios[0].Results[1].ErrorKinds["timeout"] != 2 {
 		t.Errorf("round trip lost data: %+v", back.Scenarios[0])
 	}
-	if c := Compare(s, back, 0); c.Regressions() != 0 {
+	if c := Compare(s, back, CompareOptions{}); c.Failed() {
 		t.Errorf("a run compared with itself regressed: %+v", c.Rows)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "summary.json"))

@@ -23,13 +23,32 @@ type TargetResult struct {
 	Target string `json:"target"`
 	// Ops counts recorded operations that succeeded.
 	Ops int64 `json:"ops"`
-	// Errors counts recorded operations that failed; they are not in the latency figures.
+	// Errors counts recorded operations that failed: those that returned an
+	// error or an unexpected not-found, plus the cancelled and unsent ones.
 	Errors int64 `json:"errors"`
-	// ErrorKinds splits Errors by kind (timeout, network, redis:WRONGTYPE, postgres:42P01, decode …).
+	// ErrorKinds splits Errors by kind (timeout, network, redis:WRONGTYPE,
+	// postgres:42P01, decode, not_found, cancelled, unsent …).
 	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
-	// ErrorRate is Errors / (Ops + Errors).
+	// ErrorRate is Errors / Due: every operation the scenario asked for and
+	// did not get counts against it.
 	ErrorRate float64 `json:"error_rate"`
-	// NotFound counts successful operations that found nothing (an empty hash, no row).
+	// Due counts the recorded operations the load model asked for: the open
+	// model's rate × duration (or its count); in the closed model, Sent.
+	Due int64 `json:"due"`
+	// Sent counts recorded operations that were started.
+	Sent int64 `json:"sent"`
+	// Completed counts started operations that returned (success or error)
+	// before the end of the run.
+	Completed int64 `json:"completed"`
+	// Cancelled counts started operations cut off by the run's hard stop.
+	// They are failures, in the latency histogram with their time up to the cut.
+	Cancelled int64 `json:"cancelled"`
+	// Unsent counts operations that were due but never started because the
+	// run hit its hard stop (open model). They are failures, in the latency
+	// histogram with their time from the intended start to the end of the run.
+	Unsent int64 `json:"unsent"`
+	// NotFound counts operations that found nothing (an empty hash, no row),
+	// expected or not; the unexpected ones are also errors of kind not_found.
 	NotFound int64 `json:"not_found"`
 	// Items counts non-empty replies and rows read.
 	Items int64 `json:"items"`
@@ -39,8 +58,6 @@ type TargetResult struct {
 	CacheMisses int64 `json:"cache_misses,omitempty"`
 	// Late counts open-model operations whose intended start found every worker busy.
 	Late int64 `json:"late,omitempty"`
-	// Unsent counts open-model operations never started because the run hit its hard stop.
-	Unsent int64 `json:"unsent,omitempty"`
 	// Workers is the number of workers (closed: concurrency; open: max in flight).
 	Workers int `json:"workers"`
 	// Elapsed is the recorded window in seconds.
@@ -48,7 +65,9 @@ type TargetResult struct {
 	// Throughput is successful operations per second over the recorded window.
 	Throughput float64 `json:"throughput"`
 	// Latency: from each operation's intended start (open model) or actual
-	// start (closed model, raw).
+	// start (closed model, raw). It holds the successful operations and the
+	// cancelled and unsent ones (which land in the tail); other failures are
+	// left out.
 	Latency Percentiles `json:"latency"`
 	// Corrected (closed model) is Latency corrected for coordinated omission
 	// with the expected interval CorrectionInterval.
@@ -59,6 +78,9 @@ type TargetResult struct {
 	Service *Percentiles `json:"service,omitempty"`
 	// Histogram is Latency's histogram, compressed and base64-encoded (V2, as in .hlog).
 	Histogram string `json:"histogram"`
+	// Notes explain a result that cannot be trusted as a measurement (no
+	// successful operation, none of the drawn keys found).
+	Notes []string `json:"notes,omitempty"`
 
 	hist, corrected *hdr.Histogram
 }
@@ -71,8 +93,31 @@ type recorder struct {
 	total, interval, service        *hdr.Histogram
 	errs                            map[string]int64
 	ok, notFound, items, miss, late int64
+	sent, cancelled, unsent         int64
 	missingKeys                     int64 // made-up keys drawn for recorded operations
 	lastDone                        time.Time
+}
+
+// Error kinds the runner itself assigns.
+const (
+	// KindNotFound: an operation found nothing although its keys were loaded
+	// ones (or it takes no key), and the scenario does not allow that.
+	KindNotFound = "not_found"
+	// KindCancelled: an operation still running when the run hit its hard stop.
+	KindCancelled = "cancelled"
+	// KindUnsent: an operation that was due but never started.
+	KindUnsent = "unsent"
+)
+
+// outcome is how a started operation ended.
+type outcome struct {
+	res opResult
+	err error
+	// cut: the run's hard stop cancelled the operation.
+	cut bool
+	// expectEmpty: every key of the operation was made up (keys.missing) or
+	// the scenario allows not-found replies, so an empty reply is no error.
+	expectEmpty bool
 }
 
 func newRecorder(open bool) *recorder {
@@ -83,15 +128,32 @@ func newRecorder(open bool) *recorder {
 	return r
 }
 
-func (r *recorder) add(lat, service time.Duration, res opResult, err error, done time.Time) {
+// add records one started operation.
+func (r *recorder) add(lat, service time.Duration, o outcome, done time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.sent++
 	if done.After(r.lastDone) {
 		r.lastDone = done
 	}
-	if err != nil {
+	res, err := o.res, o.err
+	switch {
+	case o.cut:
+		// Cut off at the end of the run: a failure whose latency so far lands in the tail.
+		r.cancelled++
+		r.errs[KindCancelled]++
+		record(r.total, lat)
+		record(r.interval, lat)
+		return
+	case err != nil:
 		r.errs[errorKind(err)]++
 		return
+	case res.items == 0:
+		r.notFound++
+		if !o.expectEmpty {
+			r.errs[KindNotFound]++
+			return
+		}
 	}
 	record(r.total, lat)
 	record(r.interval, lat)
@@ -100,11 +162,21 @@ func (r *recorder) add(lat, service time.Duration, res opResult, err error, done
 	}
 	r.ok++
 	r.items += int64(res.items)
-	if res.items == 0 {
-		r.notFound++
-	}
 	if res.miss {
 		r.miss++
+	}
+}
+
+// addUnsent records n operations that were due but never started, each a
+// failure with latency from its intended start to the end of the run.
+func (r *recorder) addUnsent(lats []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, lat := range lats {
+		r.unsent++
+		r.errs[KindUnsent]++
+		record(r.total, lat)
+		record(r.interval, lat)
 	}
 }
 
@@ -120,7 +192,35 @@ type runSpec struct {
 	log      *slog.Logger
 	interval time.Duration
 	stall    func(recStart time.Time) // test hook: called once recording starts
+	grace    time.Duration            // test hook: time after the end before the hard stop (0: the default)
 }
+
+// openPlan is the open model's schedule: operation i is intended to start at
+// start + i/rate; the recorded ones are first ≤ i < due.
+type openPlan struct {
+	start       time.Time
+	rate        float64
+	first, last int64 // recorded indices: first ≤ i < last
+}
+
+func (p openPlan) intended(i int64) time.Time {
+	return p.start.Add(time.Duration(float64(i) * 1e9 / p.rate))
+}
+
+// index is the first operation intended at or after t.
+func (p openPlan) index(t time.Time) int64 {
+	i := max(0, int64(math.Ceil(t.Sub(p.start).Seconds()*p.rate)))
+	for i > 0 && !p.intended(i-1).Before(t) {
+		i--
+	}
+	for p.intended(i).Before(t) {
+		i++
+	}
+	return i
+}
+
+// recorded tells whether operation i is in the recorded window.
+func (p openPlan) recorded(i int64) bool { return i >= p.first && i < p.last }
 
 // runTarget drives the load model against one target and merges the
 // per-worker histograms.
@@ -155,10 +255,23 @@ func runTarget(ctx context.Context, rs runSpec) (*TargetResult, error) {
 	recStart := start.Add(l.Warmup.D())
 	end := recStart.Add(l.Duration.D())
 	grace := max(5*time.Second, l.Duration.D()/2)
+	if rs.grace > 0 {
+		grace = rs.grace
+	}
 	hardStop := end.Add(grace)
 	if l.Count > 0 {
 		end = time.Time{}
 		hardStop = recStart.Add(time.Hour)
+	}
+	var plan openPlan
+	if open {
+		plan = openPlan{start: start, rate: l.Rate}
+		if l.Count > 0 {
+			plan.first = int64(math.Ceil(l.Warmup.D().Seconds() * l.Rate))
+			plan.last = plan.first + int64(l.Count)
+		} else {
+			plan.first, plan.last = plan.index(recStart), plan.index(end)
+		}
 	}
 	opCtx, cancel := context.WithDeadline(ctx, hardStop)
 	defer cancel()
@@ -179,24 +292,45 @@ func runTarget(ctx context.Context, rs runSpec) (*TargetResult, error) {
 
 	var claimed atomic.Int64
 	var wg sync.WaitGroup
+	abandoned := make([][]int64, n) // per worker: recorded indices claimed but never started
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if open {
-				rs.openLoop(opCtx, workers[i], recs[i], pickers[i], &claimed, start, recStart, end, hardStop)
+				abandoned[i] = rs.openLoop(opCtx, workers[i], recs[i], pickers[i], &claimed, plan, hardStop)
 			} else {
 				rs.closedLoop(opCtx, workers[i], recs[i], pickers[i], &claimed, recStart, end)
 			}
 		}()
 	}
 	wg.Wait()
+	if open {
+		// Every recorded operation that was due and never started is a
+		// failure whose latency runs from its intended start to the end of
+		// the run (as wrk2 and YCSB count them), so it lands in the tail.
+		runEnd := time.Now()
+		var lats []time.Duration
+		for _, idx := range abandoned {
+			for _, i := range idx {
+				lats = append(lats, runEnd.Sub(plan.intended(i)))
+			}
+		}
+		for i := max(claimed.Load(), plan.first); i < plan.last; i++ {
+			lats = append(lats, runEnd.Sub(plan.intended(i)))
+		}
+		recs[0].addUnsent(lats)
+	}
 	close(done)
 	<-tickDone
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return rs.merge(recs, recStart), nil
+	res := rs.merge(recs, recStart)
+	if open {
+		res.Due = plan.last - plan.first
+	}
+	return res, nil
 }
 
 func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *keyPicker, claimed *atomic.Int64, recStart, end time.Time) {
@@ -212,15 +346,15 @@ func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *
 		if recording && count > 0 && claimed.Add(1) > count {
 			return
 		}
-		var ok bool
-		if keys, ok = nextKeys(ctx, w, rec, kp, keys, recording); !ok {
+		var ok, allMade bool
+		if keys, allMade, ok = rs.nextKeys(ctx, w, rec, kp, keys, recording); !ok {
 			continue
 		}
 		t0 := time.Now()
 		res, err := w.do(ctx, keys)
 		t1 := time.Now()
 		if recording {
-			rec.add(t1.Sub(t0), 0, res, err, t1)
+			rec.add(t1.Sub(t0), 0, rs.outcome(ctx, res, err, allMade), t1)
 		}
 		if think > 0 && sleepUntil(ctx, t1.Add(think)) != nil {
 			return
@@ -230,52 +364,65 @@ func (rs *runSpec) closedLoop(ctx context.Context, w worker, rec *recorder, kp *
 
 // nextKeys picks the next keys and runs the worker's unrecorded preparation
 // (before); ok is false when that failed, its error recorded if recording.
-func nextKeys(ctx context.Context, w worker, rec *recorder, kp *keyPicker, keys []string, recording bool) (_ []string, ok bool) {
+// allMade tells whether every key drawn was made up to not exist.
+func (rs *runSpec) nextKeys(ctx context.Context, w worker, rec *recorder, kp *keyPicker, keys []string, recording bool) (_ []string, allMade, ok bool) {
 	m0 := kp.missing
 	keys = kp.next(keys)
+	made := kp.missing - m0
 	if recording {
-		rec.missingKeys += kp.missing - m0
+		rec.mu.Lock()
+		rec.missingKeys += made
+		rec.mu.Unlock()
 	}
+	allMade = rs.sc.Keys.Distribution != "none" && made == int64(len(keys))
 	if err := w.before(ctx, keys); err != nil {
 		if recording {
-			rec.add(0, 0, opResult{}, err, time.Now())
+			rec.add(0, 0, rs.outcome(ctx, opResult{}, err, allMade), time.Now())
 		}
-		return keys, false
+		return keys, allMade, false
 	}
-	return keys, true
+	return keys, allMade, true
+}
+
+// outcome classifies a finished operation: cut off by the run's hard stop
+// (ctx is the run's operation context), and whether an empty reply is
+// expected (its keys were all made up, or the scenario allows not-found).
+func (rs *runSpec) outcome(ctx context.Context, res opResult, err error, allMade bool) outcome {
+	return outcome{res: res, err: err, cut: err != nil && ctx.Err() != nil,
+		expectEmpty: allMade || rs.sc.Keys.NotFound == NotFoundAllowed}
 }
 
 // openLoop claims operation indices in order; operation i is intended to
-// start at start + i/rate. Its latency counts from that intended start, so a
-// stall that delays later operations shows in their latencies instead of
-// silently lowering the rate (coordinated omission).
-func (rs *runSpec) openLoop(ctx context.Context, w worker, rec *recorder, kp *keyPicker, claimed *atomic.Int64, start, recStart, end, hardStop time.Time) {
-	l := rs.sc.Load
-	warmOps := int64(math.Ceil(l.Warmup.D().Seconds() * l.Rate))
+// start at plan.intended(i). Its latency counts from that intended start, so
+// a stall that delays later operations shows in their latencies instead of
+// silently lowering the rate (coordinated omission). It returns the recorded
+// indices it claimed but never started (the hard stop came first).
+func (rs *runSpec) openLoop(ctx context.Context, w worker, rec *recorder, kp *keyPicker, claimed *atomic.Int64, plan openPlan, hardStop time.Time) (abandoned []int64) {
 	var keys []string
 	for ctx.Err() == nil {
 		i := claimed.Add(1) - 1
-		intended := start.Add(time.Duration(float64(i) * 1e9 / l.Rate))
+		intended := plan.intended(i)
 		now := time.Now()
+		recording := plan.recorded(i)
 		switch {
-		case l.Count > 0 && i >= warmOps+int64(l.Count):
-			return
-		case l.Count == 0 && !intended.Before(end):
-			return
+		case i >= plan.last:
+			return abandoned
 		case now.After(hardStop):
-			return
+			if recording {
+				abandoned = append(abandoned, i)
+			}
+			return abandoned
 		}
-		recording := !intended.Before(recStart)
-		if l.Count > 0 {
-			recording = i >= warmOps
-		}
-		var ok bool
-		if keys, ok = nextKeys(ctx, w, rec, kp, keys, recording); !ok {
+		var ok, allMade bool
+		if keys, allMade, ok = rs.nextKeys(ctx, w, rec, kp, keys, recording); !ok {
 			continue
 		}
 		if now.Before(intended) {
 			if sleepUntil(ctx, intended) != nil {
-				return
+				if recording {
+					abandoned = append(abandoned, i)
+				}
+				return abandoned
 			}
 		} else if recording {
 			rec.mu.Lock()
@@ -286,9 +433,10 @@ func (rs *runSpec) openLoop(ctx context.Context, w worker, rec *recorder, kp *ke
 		res, err := w.do(ctx, keys)
 		t1 := time.Now()
 		if recording {
-			rec.add(t1.Sub(intended), t1.Sub(t0), res, err, t1)
+			rec.add(t1.Sub(intended), t1.Sub(t0), rs.outcome(ctx, res, err, allMade), t1)
 		}
 	}
+	return abandoned
 }
 
 // tick merges the workers' interval histograms once per interval into the
@@ -391,6 +539,9 @@ func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 		res.CacheMisses += r.miss
 		res.Late += r.late
 		res.MissingKeys += r.missingKeys
+		res.Sent += r.sent
+		res.Cancelled += r.cancelled
+		res.Unsent += r.unsent
 		for k, v := range r.errs {
 			res.ErrorKinds[k] += v
 			res.Errors += v
@@ -408,6 +559,8 @@ func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 	if len(res.ErrorKinds) == 0 {
 		res.ErrorKinds = nil
 	}
+	res.Completed = res.Sent - res.Cancelled
+	res.Due = res.Sent + res.Unsent // the open model's runTarget sets its planned count
 	window := l.Duration.D()
 	if l.Count > 0 {
 		window = last.Sub(recStart)
@@ -429,13 +582,28 @@ func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 	if service != nil {
 		p := percentilesOf(service)
 		res.Service = &p
-		intended := int64(l.Count)
-		if l.Count == 0 {
-			intended = int64(math.Ceil(l.Duration.D().Seconds() * l.Rate))
-		}
-		res.Unsent = max(0, intended-res.Ops-res.Errors)
 	}
+	res.Notes = notesOf(res, rs.sc)
 	return res
+}
+
+// notesOf explains a result that measured nothing trustworthy.
+func notesOf(r *TargetResult, sc *Scenario) []string {
+	var notes []string
+	nf := r.ErrorKinds[KindNotFound]
+	switch {
+	case r.Ops == 0 && nf > 0 && nf == r.Errors:
+		notes = append(notes, fmt.Sprintf("none of the drawn keys was found: all %d operations came back empty — is the data loaded under this namespace / schema (--namespace, --pg search_path), and does --keys-file name loaded keys?", nf))
+	case nf > 0:
+		notes = append(notes, fmt.Sprintf("%d operations found nothing although their keys were loaded ones (beyond keys.missing %g%%); set keys.not_found: allowed if that is expected", nf, float64(sc.Keys.Missing)*100))
+	}
+	if r.Ops == 0 {
+		notes = append(notes, fmt.Sprintf("no successful operation (%d errors): every latency threshold fails", r.Errors))
+	}
+	if r.Unsent > 0 || r.Cancelled > 0 {
+		notes = append(notes, fmt.Sprintf("%d operations never sent and %d cancelled at the end of the run (of %d due): counted as failures, their latency to the end of the run in the tail", r.Unsent, r.Cancelled, r.Due))
+	}
+	return notes
 }
 
 // metric returns a figure by threshold name: latency in ms, throughput in

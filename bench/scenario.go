@@ -57,7 +57,18 @@ type KeySpec struct {
 	Batch int `yaml:"batch" json:"batch"`
 	// Seed makes the key sequence repeatable (default 1).
 	Seed uint64 `yaml:"seed" json:"seed"`
+	// NotFound says what an operation that finds nothing (an empty hash, no
+	// row, an empty set) is: "error" (default; kind not_found) unless every
+	// key it drew was made up by Missing, or "allowed" (counted, no error).
+	// With distribution none an empty reply is an error too: the data is not there.
+	NotFound string `yaml:"not_found" json:"not_found,omitempty"`
 }
+
+// Values of KeySpec.NotFound.
+const (
+	NotFoundError   = "error"
+	NotFoundAllowed = "allowed"
+)
 
 // LoadSpec is the load model.
 type LoadSpec struct {
@@ -280,6 +291,9 @@ func (s *Scenario) applyDefaults() {
 	if _, ok := s.lines["keys.seed"]; !ok {
 		k.Seed = 1
 	}
+	if k.NotFound == "" {
+		k.NotFound = NotFoundError
+	}
 	l := &s.Load
 	if l.Model == "" {
 		l.Model = "closed"
@@ -356,6 +370,9 @@ func (s *Scenario) Validate() []error {
 				add(f, "only applies to distribution hotset")
 			}
 		}
+	}
+	if k.NotFound != "" && k.NotFound != NotFoundError && k.NotFound != NotFoundAllowed {
+		add("keys.not_found", "must be error or allowed (got %q)", k.NotFound)
 	}
 	if k.Batch < 1 || k.Batch > 100_000 {
 		add("keys.batch", "must be between 1 and 100000 (got %d)", k.Batch)

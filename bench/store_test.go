@@ -64,6 +64,33 @@ func (s *stores) count(t *testing.T, sql string, args ...any) int64 {
 	return n
 }
 
+// lockRecommendations holds an ACCESS EXCLUSIVE lock on recommendations from
+// at for hold, as a stalled server would.
+func (s *stores) lockRecommendations(t *testing.T, at time.Time, hold time.Duration) {
+	ctx := context.Background()
+	if sleepUntil(ctx, at) != nil {
+		return
+	}
+	conn, err := pgx.Connect(ctx, s.pg.URL)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Error(err)
+	}
+	time.Sleep(hold)
+	if err := tx.Commit(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
 func parseString(t *testing.T, yaml string) *Scenario {
 	t.Helper()
 	sc, err := Parse(t.Name()+".yaml", []byte(yaml))
@@ -80,6 +107,7 @@ func TestAgainstStores(t *testing.T) {
 	t.Run("redis reconnect", func(t *testing.T) { testRedisReconnect(t, s) })
 	t.Run("pacing", func(t *testing.T) { testPacing(t, s) })
 	t.Run("keys", func(t *testing.T) { testKeySources(t, s) })
+	t.Run("fails closed", func(t *testing.T) { testFailsClosed(t, s) })
 }
 
 // Every built-in scenario for about a second against the loaded stores.
@@ -242,27 +270,7 @@ postgres:
 	closed := parseString(t, "name: stall-closed\nload: {model: closed, concurrency: 1, warmup: 200ms, duration: 3s}"+body)
 	o := s.options(t)
 	o.stall = func(_, _ string, recStart time.Time) {
-		if err := sleepUntil(ctx, recStart.Add(500*time.Millisecond)); err != nil {
-			return
-		}
-		conn, err := pgx.Connect(ctx, s.pg.URL)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE"); err != nil {
-			t.Error(err)
-		}
-		time.Sleep(500 * time.Millisecond)
-		if err := tx.Commit(ctx); err != nil {
-			t.Error(err)
-		}
+		s.lockRecommendations(t, recStart.Add(500*time.Millisecond), 500*time.Millisecond)
 	}
 	run, err := RunScenarios(ctx, o, []*Scenario{open, closed})
 	if err != nil {

@@ -27,7 +27,13 @@ type ThresholdResult struct {
 	Margin float64 `json:"margin,omitempty"`
 	// Relative is set for a threshold between two targets.
 	Relative bool `json:"relative,omitempty"`
+	// Note says why a threshold failed whatever its figure (no successful operation).
+	Note string `json:"note,omitempty"`
 }
+
+// noSuccess is the note of a latency threshold on a target without one
+// successful operation: its percentiles describe nothing, so it fails.
+const noSuccess = "no successful operation"
 
 func fmtMs(v float64) string {
 	switch {
@@ -62,8 +68,13 @@ func (t *ThresholdResult) check() {
 func Evaluate(sc *Scenario, results map[string]*TargetResult) []ThresholdResult {
 	var out []ThresholdResult
 	for _, tg := range Targets {
-		l := sc.Thresholds.limits(tg)
 		r := results[tg]
+		if r != nil && r.Ops == 0 {
+			// Fails closed even when the scenario sets no threshold on this target.
+			out = append(out, ThresholdResult{Name: tg + " successful operations ≥ 1", Target: tg, Metric: "ops",
+				Limit: 1, Actual: 0, Note: noSuccess})
+		}
+		l := sc.Thresholds.limits(tg)
 		if l == nil || r == nil {
 			continue
 		}
@@ -80,6 +91,9 @@ func Evaluate(sc *Scenario, results map[string]*TargetResult) []ThresholdResult 
 			t := ThresholdResult{Name: fmt.Sprintf("%s %s ≤ %s", tg, x.name, fmtMs(limit)),
 				Target: tg, Metric: x.name, Limit: limit, Actual: v, Upper: true}
 			t.check()
+			if r.Ops == 0 {
+				t.Pass, t.Margin, t.Note = false, 0, noSuccess
+			}
 			out = append(out, t)
 		}
 		if l.ErrorRate != nil {
@@ -114,6 +128,9 @@ func Evaluate(sc *Scenario, results map[string]*TargetResult) []ThresholdResult 
 		t.check()
 		if rel.Op == "<" || rel.Op == ">" { // strict
 			t.Pass = t.Pass && lv != t.Limit
+		}
+		if lr.Ops == 0 || rr.Ops == 0 {
+			t.Pass, t.Margin, t.Note = false, 0, noSuccess
 		}
 		out = append(out, t)
 	}

@@ -29,9 +29,17 @@ stall shows in the tail. Closed model: raw latency plus the coordinated-
 omission-corrected figures. Keys are drawn from the loaded ISDNs (PostgreSQL's
 recommendations, read once at start).
 
+Every operation the scenario asked for is accounted for: in the open model
+the ones never sent or cut off at the end of the run are failures (in
+error_rate, their latency to the end of the run in the tail); a target with no
+successful operation fails every latency threshold; an operation that finds
+nothing although its key is loaded is an error (kind not_found) unless the
+scenario sets keys.not_found: allowed.
+
 Examples:
    ut360 bench --all --duration 3s               # every built-in scenario
-   ut360 bench --target redis scenarios/isdn_lookup.yaml   # flags before files
+   ut360 bench scenarios/isdn_lookup.yaml --target redis --duration 5s
+   ut360 bench --all --metrics results/bench.prom   # Prometheus text file too
    ut360 bench compare results/BASE results/NEW --max-regression 10%
 
 Exit codes: 0 all thresholds held · 1 a threshold missed · 2 bad scenario or
@@ -46,6 +54,7 @@ usage · 3 store unreachable or I/O fault · 130 interrupted.`,
 			&cli.StringFlag{Name: "tag", Usage: "name of the run (in the folder name and summary.json)"},
 			&cli.IntFlag{Name: "procs", DefaultText: "one per worker, ≥ cores, ≤ 8 per core", Usage: "Go scheduler threads (GOMAXPROCS) during the run; without it, a GOMAXPROCS set in the environment is kept"},
 			&cli.StringFlag{Name: "keys-file", Usage: "draw keys from this file (one ISDN or key suffix a line) instead of the loaded ISDNs"},
+			&cli.StringFlag{Name: "metrics", Usage: "also write the results to `FILE` in the Prometheus text format (node_exporter textfile collector, Pushgateway)"},
 		},
 		Action:      benchAction,
 		Subcommands: []*cli.Command{benchCompareCommand()},
@@ -116,8 +125,21 @@ func benchAction(c *cli.Context) error {
 	if werr := bench.WriteText(e.stdout, run); werr != nil {
 		return werr
 	}
+	if p := c.String("metrics"); p != "" {
+		if err := bench.WriteMetrics(p, run.Summary); err != nil {
+			return exitcode.Wrap(exitcode.Fault, err)
+		}
+	}
 	if !run.Passed {
-		return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench: thresholds missed (see %s)", run.ReportMD))
+		msg := fmt.Sprintf("bench: thresholds missed (see %s)", run.ReportMD)
+		for _, sr := range run.Summary.Scenarios {
+			for _, r := range sr.Results {
+				if len(r.Notes) > 0 {
+					msg += fmt.Sprintf("; %s/%s: %s", sr.Scenario.Name, r.Target, r.Notes[0])
+				}
+			}
+		}
+		return exitcode.Wrap(exitcode.CheckFailed, errors.New(msg))
 	}
 	return nil
 }
@@ -160,20 +182,40 @@ func withParam(c *cli.Context, flag, param string, n int) error {
 func benchCompareCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "compare",
-		Usage:     "compare two bench runs; exit 1 on a regression (the CI performance gate)",
+		Usage:     "compare two bench runs; exit 1 on a regression or a missing scenario (the CI performance gate)",
 		ArgsUsage: "BASE NEW",
 		Description: `BASE and NEW are run folders (or their summary.json). For every scenario ×
-store × percentile (and throughput) prints the change, marks changes worse
-than --max-regression as REGRESSION and exits 1 if there is one. With the
-histograms both runs carry, says whether each percentile's difference is
-beyond sampling noise (99% order-statistic confidence intervals).`,
+store it sets NEW against BASE per percentile (p50 p90 p99 p99.9), throughput
+and error rate, and says which rule decided each row:
+
+  beyond noise     worse by more than --max-regression and the two runs' 99%
+                   confidence intervals of the percentile do not overlap: REGRESSION
+  within noise     worse by more, but the intervals overlap: reported, not a
+                   regression (with --strict: REGRESSION, rule "strict")
+  point estimate   throughput, or runs without histograms: worse by more is a REGRESSION
+  error rate rose  NEW's error rate above BASE's by more than 0.1 percentage point
+  no successful operation   NEW has none where BASE had some
+
+A scenario × store in BASE but not in NEW fails. A scenario defined
+differently (load model, rate or concurrency, keys, commands, queries) or run
+on other data (subscribers, key set, fingerprint) is refused with the
+difference named, unless --allow-changed.
+
+Examples:
+   ut360 bench compare results/BASE results/NEW --max-regression 10%
+   ut360 bench compare base/summary.json new/summary.json --strict
+
+Exit codes: 0 no regression · 1 a regression or a scenario missing from NEW ·
+2 runs not comparable (changed definitions) or bad usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "max-regression", Value: "10%", Usage: "allowed worsening, e.g. 10% or 0.1"},
+			&cli.BoolFlag{Name: "strict", Usage: "a change beyond --max-regression is a regression even inside the noise"},
+			&cli.BoolFlag{Name: "allow-changed", Usage: "compare scenarios whose definitions or dataset differ instead of refusing"},
 		},
 		Action: func(c *cli.Context) error {
 			e := envOf(c)
 			if c.NArg() != 2 {
-				return usageErr("bench compare needs BASE and NEW (got %d arguments)", c.NArg())
+				return usageErr("bench compare needs BASE and NEW (got %d arguments): ut360 bench compare BASE NEW [--max-regression 10%%]", c.NArg())
 			}
 			maxReg, err := parsePercent(c.String("max-regression"))
 			if err != nil {
@@ -187,12 +229,26 @@ beyond sampling noise (99% order-statistic confidence intervals).`,
 			if err != nil {
 				return exitcode.Wrap(exitcode.Usage, err)
 			}
-			cmp := bench.Compare(base, nw, maxReg)
+			cmp := bench.Compare(base, nw, bench.CompareOptions{MaxRegression: maxReg, Strict: c.Bool("strict"), AllowChanged: c.Bool("allow-changed")})
 			if err := bench.WriteComparison(e.stdout, cmp, c.Args().Get(0), c.Args().Get(1)); err != nil {
 				return err
 			}
-			if n := cmp.Regressions(); n > 0 {
-				return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench compare: %d regression(s) beyond %s", n, c.String("max-regression")))
+			switch {
+			case cmp.Refused():
+				var what []string
+				for _, ch := range cmp.Changed {
+					what = append(what, ch.Scenario+" ("+strings.Join(ch.Diffs, "; ")+")")
+				}
+				return usageErr("bench compare: BASE and NEW measured different things: %s; rerun BASE with the same scenarios and data, or pass --allow-changed", strings.Join(what, ", "))
+			case cmp.Failed():
+				var why []string
+				if n := cmp.Regressions(); n > 0 {
+					why = append(why, fmt.Sprintf("%d regression(s) beyond %s", n, c.String("max-regression")))
+				}
+				if len(cmp.Missing) > 0 {
+					why = append(why, "missing from NEW: "+strings.Join(cmp.Missing, ", "))
+				}
+				return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench compare: %s", strings.Join(why, "; ")))
 			}
 			return nil
 		},
