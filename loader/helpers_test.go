@@ -65,6 +65,8 @@ type snapshot struct {
 	recs, profiles, monthly int64
 	service, risk, cluster  int64
 	fingerprint             string
+	low                     int64 // members of idx:risk:LOW
+	swapping                bool  // the swap journal said a swap was changing live keys
 }
 
 func (s *stores) snapshot(t testing.TB) snapshot {
@@ -77,7 +79,7 @@ func (s *stores) snapshot(t testing.TB) snapshot {
 		t.Fatalf("snapshot: %v", err)
 	}
 	rs := s.redisSnapshot(t)
-	sn.service, sn.risk, sn.cluster, sn.fingerprint = rs.service, rs.risk, rs.cluster, rs.fingerprint
+	sn.service, sn.risk, sn.cluster, sn.fingerprint, sn.low = rs.service, rs.risk, rs.cluster, rs.fingerprint, rs.low
 	return sn
 }
 
@@ -89,7 +91,8 @@ func (s *stores) redisSnapshot(t testing.TB) snapshot {
 	var sn snapshot
 	var cards []*redis.IntCmd
 	var fams []*int64
-	var fp *redis.StringCmd
+	var fp, state *redis.StringCmd
+	var low *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, v := range dataset.ServiceTypes {
 			cards, fams = append(cards, p.ZCard(ctx, s.keys.ServiceIndex(v))), append(fams, &sn.service)
@@ -101,6 +104,8 @@ func (s *stores) redisSnapshot(t testing.TB) snapshot {
 			cards, fams = append(cards, p.SCard(ctx, s.keys.ClusterIndex(int32(g)))), append(fams, &sn.cluster)
 		}
 		fp = p.HGet(ctx, s.keys.Stats(), StatFingerprint)
+		low = p.SCard(ctx, s.keys.RiskIndex("LOW"))
+		state = p.HGet(ctx, s.keys.SwapJournal(), jState)
 		return nil
 	})
 	if err != nil && err != redis.Nil {
@@ -109,7 +114,7 @@ func (s *stores) redisSnapshot(t testing.TB) snapshot {
 	for i, c := range cards {
 		*fams[i] += c.Val()
 	}
-	sn.fingerprint = fp.Val()
+	sn.fingerprint, sn.low, sn.swapping = fp.Val(), low.Val(), state.Val() == swapSwapping
 	return sn
 }
 
@@ -201,19 +206,19 @@ func (s *stores) stageLeft(t testing.TB, isdns ...string) []string {
 	}
 	// Staging keys of the given subscribers and of every index value, and
 	// the marker (a SCAN of a shared server would take too long).
-	st := dataset.NewKeys(s.keys.Namespace() + ":stage")
-	cand := []string{st.Namespace() + ":active"}
+	k := s.keys
+	cand := []string{k.StagePrefix() + "active", k.SwapJournal(), k.Stage(k.Stats()), k.Stage(k.Namespace() + ":meta:drop")}
 	for _, isdn := range isdns {
-		cand = append(cand, st.Rec(isdn), st.Profile(isdn))
+		cand = append(cand, k.Stage(k.Rec(isdn)), k.Stage(k.Profile(isdn)))
 	}
 	for _, v := range dataset.ServiceTypes {
-		cand = append(cand, st.ServiceIndex(v))
+		cand = append(cand, k.Stage(k.ServiceIndex(v)))
 	}
 	for _, v := range dataset.RiskLevels {
-		cand = append(cand, st.RiskIndex(v))
+		cand = append(cand, k.Stage(k.RiskIndex(v)))
 	}
 	for g := range dataset.ClusterLabels {
-		cand = append(cand, st.ClusterIndex(int32(g)))
+		cand = append(cand, k.Stage(k.ClusterIndex(int32(g))))
 	}
 	var keys []string
 	for _, k := range cand {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/testenv"
 )
 
@@ -35,6 +36,23 @@ func (s *stores) killRedis(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no loader connection to kill")
 	}
+}
+
+// unlink removes keys, as an eviction or an operator would.
+func (s *stores) unlink(t *testing.T, keys ...string) {
+	if n, err := s.rdb.Unlink(context.Background(), keys...).Result(); err != nil || n != int64(len(keys)) {
+		t.Fatalf("unlink %v: %d removed, %v", keys, n, err)
+	}
+}
+
+// unlinkStaging removes every staging key of the test's namespace.
+func (s *stores) unlinkStaging(t *testing.T) {
+	ctx := context.Background()
+	keys, err := s.rdb.Keys(ctx, s.keys.StagePattern()).Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("staging keys: %d, %v", len(keys), err)
+	}
+	s.unlink(t, keys...)
 }
 
 // stealLock replaces the loader's Redis load lock, as another load would
@@ -70,7 +88,12 @@ func TestInterrupted(t *testing.T) {
 		{"cancel with the swap queued", "swap-queued", func(c context.CancelFunc) { c() }},
 		{"postgres killed while copying", "recs-staged", func(context.CancelFunc) { s.killPG(t) }},
 		{"postgres killed before the swap", "built", func(context.CancelFunc) { s.killPG(t) }},
-		{"redis killed with the swap queued", "swap-queued", func(context.CancelFunc) { s.killRedis(t) }},
+		// Staged keys gone before the swap (evicted, expired, deleted): the
+		// completeness proof refuses the swap.
+		{"staged rec hash removed", "built", func(context.CancelFunc) { s.unlink(t, s.keys.Stage(s.keys.Rec(dataset.ISDNFor(2, 0)))) }},
+		{"staged index key removed", "built", func(context.CancelFunc) { s.unlink(t, s.keys.Stage(s.keys.RiskIndex("LOW"))) }},
+		{"whole staging area removed", "built", func(context.CancelFunc) { s.unlinkStaging(t) }},
+		{"swap journal removed before the commit", "swap-queued", func(context.CancelFunc) { s.unlink(t, s.keys.SwapJournal()) }},
 		// The lock expired during a stall and another load took it.
 		{"redis load lock lost", "built", func(context.CancelFunc) { s.stealLock(t) }},
 	}
@@ -105,6 +128,19 @@ func TestInterrupted(t *testing.T) {
 		sum := s.load(t, s.opts(next))
 		if got := s.snapshot(t); got.recs != 700 || got.fingerprint != sum.Fingerprint {
 			t.Fatalf("rerun: %+v", got)
+		}
+	})
+	t.Run("redis connections killed with the swap planned", func(t *testing.T) {
+		// go-redis reconnects; the swap scripts are idempotent: the load completes.
+		testHook = func(p string) {
+			if p == "swap-queued" {
+				s.killRedis(t)
+			}
+		}
+		defer func() { testHook = nil }()
+		sum := s.load(t, s.opts(gen(t, 450, 4)))
+		if got := s.snapshot(t); got.recs != 450 || got.risk != 450 || got.fingerprint != sum.Fingerprint {
+			t.Fatalf("after killed connections: %+v", got)
 		}
 	})
 	t.Run("redis killed while staging is retried", func(t *testing.T) {

@@ -95,6 +95,14 @@ type Options struct {
 	DumpRESP io.Writer
 	// Files overrides the paths of the three files (default: SPEC §1 names in Data).
 	Files *Files
+	// RedisRate bounds the commands per second the load sends to Redis
+	// while staging and swapping, to spare a serving Redis (default 0:
+	// unlimited).
+	RedisRate int
+	// Recover, when RecoverForward or RecoverRollback, only finishes or
+	// discards an earlier load's unfinished swap and loads nothing
+	// (--resume / --rollback). The default recovers automatically, then loads.
+	Recover Recovery
 }
 
 // Files names the three input files.
@@ -118,9 +126,13 @@ type Summary struct {
 	ServiceMembers, RiskMembers, ClusterMembers int64
 	IndexKeys                                   []string // live index keys after the load
 	Rejects                                     int
-	RejectsPath                                 string // "" when no rejects file was written
-	Fingerprint                                 string // dataset.Fingerprint String()
-	Unordered                                   bool   // the inputs were not in recommendation order (slower fallback used)
+	RejectsPath                                 string        // "" when no rejects file was written
+	Fingerprint                                 string        // dataset.Fingerprint String()
+	Unordered                                   bool          // the inputs were not in recommendation order (slower fallback used)
+	Leavers                                     int64         // subscribers of the previous Redis snapshot not in this one (their keys removed)
+	SwapWindow                                  time.Duration // Redis: first live key changed → meta:stats committed (mixed generations)
+	LeaverRemoval                               time.Duration // Redis: unlinking leavers' and vanished keys, within SwapWindow
+	Recovered                                   string        // what was done with an earlier load's unfinished swap ("" nothing)
 	Postgres                                    *StoreSummary
 	Redis                                       *StoreSummary
 	Duration                                    time.Duration
@@ -128,6 +140,10 @@ type Summary struct {
 
 // Write prints the summary as a few human-readable lines.
 func (s *Summary) Write(w io.Writer) {
+	if s.Subscribers == 0 && s.Recovered != "" {
+		fmt.Fprintln(w, s.Recovered)
+		return
+	}
 	fmt.Fprintf(w, "loaded from %s in %s: %d recommendations, %d profiles, %d monthly rows; %d rejected",
 		s.Source, s.Duration.Round(time.Millisecond), s.Subscribers, s.Profiles, s.MonthlyRows, s.Rejects)
 	if s.RejectsPath != "" && s.Rejects > 0 {
@@ -141,6 +157,10 @@ func (s *Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "  redis:    %d rec + %d profile keys, index members service %d / risk %d / cluster %d in %d keys; %s (%.0f keys/s)\n",
 			s.RecKeys, s.ProfileKeys, s.ServiceMembers, s.RiskMembers, s.ClusterMembers, len(s.IndexKeys),
 			r.Duration.Round(time.Millisecond), r.RowsPerSec)
+		fmt.Fprintf(w, "  redis swap: %d leavers removed; mixed generations for %s\n", s.Leavers, s.SwapWindow.Round(time.Millisecond))
+	}
+	if s.Recovered != "" {
+		fmt.Fprintf(w, "  recovered: %s\n", s.Recovered)
 	}
 	fmt.Fprintf(w, "  fingerprint %s\n", s.Fingerprint)
 }
@@ -182,7 +202,9 @@ func (o *Options) validate(pool *pgxpool.Pool, rdb redis.UniversalClient) error 
 		return fmt.Errorf("%w: nothing to load (choose postgres and/or redis)", ErrOptions)
 	case o.FromPostgres && (o.Postgres || !o.Redis):
 		return fmt.Errorf("%w: --from postgres refreshes Redis only (use --to redis)", ErrOptions)
-	case !o.FromPostgres && o.Files == nil:
+	case o.Recover != RecoverAuto && !o.Redis:
+		return fmt.Errorf("%w: --resume / --rollback recover a Redis swap (use --to redis or both)", ErrOptions)
+	case !o.FromPostgres && o.Files == nil && o.Recover == RecoverAuto:
 		return fmt.Errorf("%w: no data folder", ErrOptions)
 	case (o.Postgres || o.FromPostgres) && pool == nil:
 		return fmt.Errorf("%w: no PostgreSQL connection", ErrOptions)
@@ -194,9 +216,14 @@ func (o *Options) validate(pool *pgxpool.Pool, rdb redis.UniversalClient) error 
 		return fmt.Errorf("%w: max rejects must be >= 0", ErrOptions)
 	}
 	if o.Redis {
-		if _, ok := rdb.(*redis.Client); !ok {
-			return fmt.Errorf("%w: load needs a single Redis server or a failover client (got %T); the swap is one MULTI/EXEC", ErrOptions, rdb)
+		switch rdb.(type) {
+		case *redis.Client, *redis.ClusterClient:
+		default:
+			return fmt.Errorf("%w: load needs a Redis server or cluster client (got %T)", ErrOptions, rdb)
 		}
+	}
+	if o.RedisRate < 0 {
+		return fmt.Errorf("%w: redis rate must be >= 0", ErrOptions)
 	}
 	return nil
 }
@@ -217,8 +244,12 @@ func Load(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o 
 		return nil, err
 	}
 	l := &load{o: o, pool: pool, start: time.Now()}
+	l.gen = l.start.UnixNano()
 	if o.Redis {
-		l.rdb = rdb.(*redis.Client)
+		l.rdb = rdb
+	}
+	if o.Recover != RecoverAuto {
+		return l.recoverOnly(ctx)
 	}
 	return l.run(ctx)
 }

@@ -42,8 +42,9 @@ type input[T any] struct {
 type load struct {
 	o     Options
 	pool  *pgxpool.Pool
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	start time.Time
+	gen   int64 // this load's generation (see swap.go)
 
 	recs     input[dataset.Recommendation]
 	profiles input[dataset.Profile]
@@ -58,7 +59,10 @@ type load struct {
 	nProfiles, nMonthly int64
 	unordered           bool
 	pgDone, redisDone   time.Duration
-	pgBar, redisBar     *progress.Bar
+	// redisSwapping: the Redis swap has begun changing live keys; from here
+	// a failure leaves the journal for the next load to roll forward.
+	redisSwapping   bool
+	pgBar, redisBar *progress.Bar
 }
 
 // testHook, when set by a test, is called at named points of a load
@@ -105,12 +109,25 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		l.pg.bar = l.pgBar.Add
 	}
 	if l.o.Redis {
-		if l.rs, err = openRedis(ctx, l.rdb, l.o.Keys, l.o.TTL, l.o.DumpRESP); err != nil {
+		if l.rs, err = openRedis(ctx, l.rdb, redisOptions{keys: l.o.Keys, ttl: l.o.TTL, gen: l.gen,
+			rate: l.o.RedisRate, dump: l.o.DumpRESP}); err != nil {
 			return nil, err
 		}
 		defer l.rs.release()
+		msg, err := l.rs.recover(ctx, l.o.Recover, l.pgGeneration(ctx), l.o.Log)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.rs.begin(ctx); err != nil {
+			return nil, err
+		}
 		l.redisBar = pg.Add("redis keys", 0)
 		l.rs.bar = l.redisBar.Add
+		defer func() {
+			if sum != nil {
+				sum.Recovered = msg
+			}
+		}()
 	}
 	swapped := false
 	defer func() {
@@ -131,28 +148,34 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		if err := l.pg.build(ctx); err != nil {
 			return nil, err
 		}
+		if err := l.pg.markGeneration(ctx, l.gen); err != nil {
+			return nil, fmt.Errorf("postgres: record the generation: %w", err)
+		}
 		l.o.Log.Debug("postgres indexes built", "elapsed", time.Since(l.start))
 		hook("built")
 	}
 	fp := l.recFP
 	fp.Merge(l.detailFP)
 	sum = l.summary(src, fp.String())
-	var sw *redisSwap
 	if l.rs != nil {
-		stats := l.stats(sum, <-shas)
-		if sw, err = l.rs.prepareSwap(ctx, l.subs, stats); err != nil {
+		if err := l.rs.prove(ctx, l.subs); err != nil {
 			return nil, err
 		}
-		defer sw.abort()
-		l.o.Log.Debug("redis swap queued", "elapsed", time.Since(l.start))
+		hook("proved")
+		stats := l.stats(sum, <-shas)
+		if sum.Leavers, err = l.rs.plan(ctx, l.subs, stats, l.pg != nil); err != nil {
+			return nil, err
+		}
+		l.o.Log.Debug("redis swap planned", "elapsed", time.Since(l.start), "leavers", sum.Leavers)
 		hook("swap-queued")
 	}
 	if l.pg != nil {
-		// Right before PostgreSQL commits, make sure the queued Redis swap is
-		// still alive, so that the two swaps fail or succeed together.
+		// Right before PostgreSQL commits, make sure this load still owns
+		// the Redis side, so that the next load can tell from the journal
+		// and PostgreSQL's generation which way to recover.
 		var alive func() error
-		if sw != nil {
-			alive = func() error { return sw.alive(ctx) }
+		if l.rs != nil {
+			alive = func() error { return l.rs.planned(ctx) }
 		}
 		if err := l.pg.swap(ctx, alive); err != nil {
 			return nil, err
@@ -161,21 +184,17 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		l.pgDone = time.Since(l.start)
 		l.pgBar.Done()
 	}
-	if sw != nil {
-		execCtx := ctx
-		if swapped {
-			// PostgreSQL has committed: past the point of no return, a Ctrl-C
-			// must not leave Redis on the previous snapshot.
-			execCtx = context.WithoutCancel(ctx)
-		}
-		if err := sw.exec(execCtx); err != nil {
-			if l.pg != nil {
-				err = fmt.Errorf("%w (PostgreSQL has the new snapshot, Redis the previous one: run `ut360 load --to redis --from postgres`)", err)
-			}
-			l.cleanupRedis()
-			return nil, err
+	if l.rs != nil {
+		// Past the point of no return: a Ctrl-C must not stop a swap that
+		// takes seconds and leave the generations mixed.
+		l.redisSwapping = true
+		t, err := l.rs.swap(context.WithoutCancel(ctx), l.subs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w (the journal %s records it: the next `ut360 load` or `ut360 load --resume` finishes it)",
+				ErrSwapUnfinished, err, l.o.Keys.SwapJournal())
 		}
 		swapped = true
+		sum.SwapWindow, sum.LeaverRemoval = t.Window, t.Leaver
 		l.redisDone = time.Since(l.start)
 		l.redisBar.Done()
 	}
@@ -197,14 +216,14 @@ func (l *load) cleanup() {
 }
 
 func (l *load) cleanupRedis() {
-	if l.rs == nil {
+	if l.rs == nil || l.redisSwapping {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	discard := l.rs.cleanup // SCAN: only when nothing is known yet
 	if l.subs != nil {
-		discard = func(ctx context.Context) error { return l.rs.discard(ctx, l.subs) }
+		discard = func(ctx context.Context) error { return l.rs.abandon(ctx, l.subs) }
 	}
 	if err := retry(ctx, discard); err != nil {
 		l.o.Log.Warn("could not remove the Redis staging keys (the next load removes them)", "err", err)

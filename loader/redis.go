@@ -15,17 +15,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 
 	"github.com/ut360/ut360/dataset"
 )
 
-// redisStage writes the new snapshot under "<ns>:stage:" and swaps it in.
+// redisStage writes the new snapshot under "<ns>:stage:" (see swap.go for
+// how it is swapped in).
 type redisStage struct {
-	rdb   *redis.Client
-	live  dataset.Keys
-	stage dataset.Keys
-	ttl   time.Duration
-	dump  *respDump
+	rdb       redis.UniversalClient
+	clustered bool
+	live      dataset.Keys
+	ttl       time.Duration
+	gen       int64         // this load's generation
+	limit     *rate.Limiter // commands per second (nil: unlimited)
+	dump      *respDump
 
 	lockKey, lockVal string
 	stopLock         context.CancelFunc
@@ -41,18 +45,32 @@ type redisStage struct {
 
 // marker exists while a staging area is being filled; a load that finds it
 // removes the leftovers of an interrupted one first.
-func (s *redisStage) marker() string { return s.stage.Namespace() + ":active" }
+func (s *redisStage) marker() string { return s.live.StagePrefix() + "active" }
 
 const lockTTL = 30 * time.Second
 
-func openRedis(ctx context.Context, rdb *redis.Client, keys dataset.Keys, ttl time.Duration, dump io.Writer) (_ *redisStage, err error) {
-	s := &redisStage{rdb: rdb, live: keys, stage: dataset.NewKeys(keys.Namespace() + ":stage"), ttl: ttl,
+// redisOptions are the Redis side's settings of a load.
+type redisOptions struct {
+	keys dataset.Keys
+	ttl  time.Duration
+	gen  int64
+	rate int // commands per second, 0: unlimited
+	dump io.Writer
+}
+
+// openRedis takes the namespace's load lock.
+func openRedis(ctx context.Context, rdb redis.UniversalClient, o redisOptions) (_ *redisStage, err error) {
+	s := &redisStage{rdb: rdb, live: o.keys, ttl: o.ttl, gen: o.gen,
 		indexes: map[string]int64{}, family: map[string]int64{}, bar: func(int) {}}
-	if dump != nil {
-		s.dump = &respDump{w: bufio.NewWriterSize(dump, 1<<20)}
+	_, s.clustered = rdb.(*redis.ClusterClient)
+	if o.rate > 0 {
+		s.limit = rate.NewLimiter(rate.Limit(o.rate), max(o.rate/10, 1))
+	}
+	if o.dump != nil {
+		s.dump = &respDump{w: bufio.NewWriterSize(o.dump, 1<<20)}
 		rdb.AddHook(s.dump)
 	}
-	s.lockKey = keys.Namespace() + ":meta:load_lock"
+	s.lockKey = o.keys.LoadLock()
 	if s.dump != nil {
 		s.dump.skip = s.lockKey
 	}
@@ -63,29 +81,45 @@ func openRedis(ctx context.Context, rdb *redis.Client, keys dataset.Keys, ttl ti
 	}
 	if !ok {
 		return nil, fmt.Errorf("redis: another ut360 load into namespace %q is running (lock %s, expires within %s if it died)",
-			keys.Namespace(), s.lockKey, lockTTL)
+			o.keys.Namespace(), s.lockKey, lockTTL)
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	s.stopLock, s.lockDone = stop, make(chan struct{})
 	go s.keepLock(lctx)
-	defer func() {
-		if err != nil {
-			s.release()
-		}
-	}()
-	n, err := rdb.Exists(ctx, s.marker()).Result()
+	return s, nil
+}
+
+// begin removes the leftovers of a load that died while staging (the
+// marker says there are some) and sets the marker for this one.
+func (s *redisStage) begin(ctx context.Context) error {
+	n, err := s.rdb.Exists(ctx, s.marker()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return fmt.Errorf("redis: %w", err)
 	}
 	if n > 0 {
 		if err := s.cleanup(ctx); err != nil {
-			return nil, fmt.Errorf("redis: remove leftovers of an interrupted load: %w", err)
+			return fmt.Errorf("redis: remove leftovers of an interrupted load: %w", err)
 		}
 	}
-	if err := rdb.Set(ctx, s.marker(), s.lockVal, 0).Err(); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	if err := s.rdb.Set(ctx, s.marker(), s.lockVal, 0).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// pace waits until n more commands may be sent under the rate limit.
+func (s *redisStage) pace(ctx context.Context, n int) error {
+	if s.limit == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, s.limit.Burst())
+		if err := s.limit.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }
 
 var refreshLock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`)
@@ -139,11 +173,6 @@ func (s *redisStage) release() {
 	}
 }
 
-// stageName is the staging name of a live key.
-func (s *redisStage) stageName(live string) string {
-	return s.stage.Namespace() + live[len(s.live.Namespace()):]
-}
-
 // discard removes the staging keys this load may have written: those of
 // every subscriber in subs and every index key, then the marker. It needs no
 // SCAN of the keyspace.
@@ -153,18 +182,18 @@ func (s *redisStage) discard(ctx context.Context, subs *subscribers) error {
 		if len(keys) == 0 || (!force && len(keys) < 4000) {
 			return nil
 		}
-		err := s.rdb.Unlink(ctx, keys...).Err()
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { s.unlink(ctx, p, keys); return nil })
 		keys = keys[:0]
 		return err
 	}
 	s.mu.Lock()
 	for k := range s.indexes {
-		keys = append(keys, s.stageName(k))
+		keys = append(keys, s.live.Stage(k))
 	}
 	s.mu.Unlock()
 	for i := range subs.len() {
 		isdn := subs.isdn(int32(i))
-		keys = append(keys, s.stage.Rec(isdn), s.stage.Profile(isdn))
+		keys = append(keys, s.live.Stage(s.live.Rec(isdn)), s.live.Stage(s.live.Profile(isdn)))
 		if err := flush(false); err != nil {
 			return err
 		}
@@ -175,27 +204,15 @@ func (s *redisStage) discard(ctx context.Context, subs *subscribers) error {
 	return s.rdb.Del(ctx, s.marker()).Err()
 }
 
-// cleanup removes every staging key (SCAN + UNLINK) and the marker: the
-// leftovers of a load that died without discarding them.
+// cleanup removes every staging key (SCAN + UNLINK, on every master) and
+// the marker: the leftovers of a load that died without discarding them.
 func (s *redisStage) cleanup(ctx context.Context) error {
-	it := s.rdb.Scan(ctx, 0, s.stage.Pattern(), 50000).Iterator()
-	batch := make([]string, 0, 2000)
-	for it.Next(ctx) {
-		batch = append(batch, it.Val())
-		if len(batch) == cap(batch) {
-			if err := s.rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := it.Err(); err != nil {
+	err := s.scanStage(ctx, func(keys []string) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { s.unlink(ctx, p, keys); return nil })
 		return err
-	}
-	if len(batch) > 0 {
-		if err := s.rdb.Unlink(ctx, batch...).Err(); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	return s.rdb.Del(ctx, s.marker()).Err()
 }
@@ -216,9 +233,10 @@ func (s *redisStage) addIndex(family, key string, n int64) {
 	s.mu.Unlock()
 }
 
-// writeRecs stages rec hashes (with TTL) and the index members of each batch.
+// writeRecs stages rec hashes and the index members of each batch. Staged
+// keys carry no TTL (they cannot expire, nor be evicted under a volatile-*
+// policy, before the swap); the swap sets the TTL of the live key.
 func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommendation) error {
-	ttl := int64(s.ttl / time.Second)
 	return eachBatch(ctx, ch, func(batch []dataset.Recommendation) error {
 		// One ZADD/SADD per index key and batch, with all its members:
 		// three commands per subscriber fewer for both the loader and Redis.
@@ -229,7 +247,7 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 		}
 		writes := map[string]*indexWrite{} // by staging key
 		add := func(family, cmd, live string, m ...any) {
-			key := s.stageName(live)
+			key := s.live.Stage(live)
 			w := writes[key]
 			if w == nil {
 				w = &indexWrite{family: family, live: live, args: []any{cmd, key}}
@@ -249,12 +267,13 @@ func (s *redisStage) writeRecs(ctx context.Context, ch <-chan []dataset.Recommen
 		for _, w := range writes {
 			s.addIndex(w.family, w.live, w.n)
 		}
+		if err := s.pace(ctx, len(batch)+len(writes)); err != nil {
+			return err
+		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
 				r := &batch[i]
-				key := s.stage.Rec(r.ISDN)
-				p.Do(ctx, strArgs("HSET", key, r.RecFields(), 0)...)
-				p.Do(ctx, "EXPIRE", key, ttl)
+				p.Do(ctx, strArgs("HSET", s.live.Stage(s.live.Rec(r.ISDN)), r.RecFields(), 0)...)
 			}
 			for _, k := range slices.Sorted(maps.Keys(writes)) {
 				p.Do(ctx, writes[k].args...)
@@ -280,15 +299,16 @@ type profileHash struct {
 // while one waits for Redis, another encodes (JSON of the profile hashes).
 const redisWriters = 3
 
-// writeProfiles encodes and stages profile hashes (with TTL).
+// writeProfiles encodes and stages profile hashes (no TTL, as writeRecs).
 func (s *redisStage) writeProfiles(ctx context.Context, ch <-chan []profileHash) error {
-	ttl := int64(s.ttl / time.Second)
 	return eachBatch(ctx, ch, func(batch []profileHash) error {
+		if err := s.pace(ctx, len(batch)); err != nil {
+			return err
+		}
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
-				key := s.stage.Profile(batch[i].p.ISDN)
+				key := s.live.Stage(s.live.Profile(batch[i].p.ISDN))
 				p.Do(ctx, strArgs("HSET", key, profileFields(batch[i].p, batch[i].months), 0)...)
-				p.Do(ctx, "EXPIRE", key, ttl)
 			}
 			return nil
 		})
@@ -299,14 +319,6 @@ func (s *redisStage) writeProfiles(ctx context.Context, ch <-chan []profileHash)
 		s.bar(len(batch))
 		return nil
 	})
-}
-
-// redisSwap is a MULTI whose commands are queued on a dedicated connection;
-// exec applies them all at once.
-type redisSwap struct {
-	client *redis.Client
-	conn   *redis.Conn
-	owned  func(context.Context) error // the load lock is still ours
 }
 
 // liveIndexKeys lists the index keys of the live snapshot: from meta:stats,
@@ -322,127 +334,11 @@ func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var keys []string
-	it := s.rdb.Scan(ctx, 0, dataset.NewKeys(s.live.Namespace()+":idx").Pattern(), 50000).Iterator()
-	for it.Next(ctx) {
-		keys = append(keys, it.Val())
-	}
-	return keys, it.Err()
-}
-
-// prepareSwap queues, inside MULTI, the renames of every staged key onto its
-// live name, the deletion of vanished index keys and the new meta:stats. It
-// uses its own connection without retries: a retried command after a lost
-// connection would run outside the MULTI.
-func (s *redisStage) prepareSwap(ctx context.Context, subs *subscribers, stats map[string]string) (*redisSwap, error) {
-	if err := s.owned(ctx); err != nil {
-		return nil, err
-	}
-	old, err := s.liveIndexKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("redis: list live index keys: %w", err)
-	}
-	opt := *s.rdb.Options()
-	opt.MaxRetries = -1
-	opt.PoolSize = 1
-	opt.MinIdleConns = 0
-	opt.ReadTimeout = 5 * time.Minute // EXEC of a large swap takes a while
-	client := redis.NewClient(&opt)
-	if s.dump != nil {
-		client.AddHook(s.dump)
-	}
-	sw := &redisSwap{client: client, conn: client.Conn(), owned: s.owned}
-	fail := func(err error) (*redisSwap, error) {
-		sw.abort()
-		return nil, fmt.Errorf("redis: prepare swap: %w", err)
-	}
-	if err := sw.conn.Do(ctx, "MULTI").Err(); err != nil {
-		return fail(err)
-	}
-	queue := func(fn func(p redis.Pipeliner)) error {
-		cmds, err := sw.conn.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
-		if err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			if c.(*redis.Cmd).Val() != "QUEUED" {
-				return fmt.Errorf("%v: not queued: %v", c.Args(), c.(*redis.Cmd).Val())
-			}
-		}
+	err = s.scan(ctx, dataset.NewKeys(s.live.Namespace()+":idx").Pattern(), func(k []string) error {
+		keys = append(keys, k...)
 		return nil
-	}
-	const chunk = 5000
-	for lo := 0; lo < subs.len(); lo += chunk {
-		err := queue(func(p redis.Pipeliner) {
-			for i := lo; i < min(lo+chunk, subs.len()); i++ {
-				isdn := subs.isdn(int32(i))
-				p.Do(ctx, "RENAME", s.stage.Rec(isdn), s.live.Rec(isdn))
-				if subs.hasProfile.has(int32(i)) {
-					p.Do(ctx, "RENAME", s.stage.Profile(isdn), s.live.Profile(isdn))
-				} else {
-					// No profile in the new snapshot: the previous one's must not survive.
-					p.Do(ctx, "DEL", s.live.Profile(isdn))
-				}
-			}
-		})
-		if err != nil {
-			return fail(err)
-		}
-	}
-	newIdx := slices.Sorted(maps.Keys(s.indexes))
-	err = queue(func(p redis.Pipeliner) {
-		for _, k := range newIdx {
-			p.Do(ctx, "RENAME", s.stageName(k), k)
-		}
-		for _, k := range old {
-			if _, ok := s.indexes[k]; !ok {
-				p.Do(ctx, "DEL", k)
-			}
-		}
-		p.Do(ctx, "DEL", s.live.Stats())
-		args := []any{"HSET", s.live.Stats()}
-		for _, f := range slices.Sorted(maps.Keys(stats)) {
-			args = append(args, f, stats[f])
-		}
-		p.Do(ctx, args...)
-		p.Do(ctx, "DEL", s.marker())
 	})
-	if err != nil {
-		return fail(err)
-	}
-	return sw, nil
-}
-
-// alive checks that the MULTI is still open on a live connection (a PING
-// inside MULTI answers QUEUED) without applying anything.
-func (sw *redisSwap) alive(ctx context.Context) error {
-	if v, err := sw.conn.Do(ctx, "PING").Result(); err != nil || v != "QUEUED" {
-		return fmt.Errorf("redis: connection of the queued swap lost (%v %v)", v, err)
-	}
-	return sw.owned(ctx)
-}
-
-// exec applies the queued swap atomically.
-func (sw *redisSwap) exec(ctx context.Context) error {
-	defer sw.abort()
-	res, err := sw.conn.Do(ctx, "EXEC").Slice()
-	if err != nil {
-		return fmt.Errorf("redis: swap: %w", err)
-	}
-	for _, r := range res {
-		if e, ok := r.(error); ok {
-			return fmt.Errorf("redis: swap: a command of the MULTI failed: %w", e)
-		}
-	}
-	return nil
-}
-
-// abort drops the connection; an un-EXECed MULTI is discarded by the server.
-func (sw *redisSwap) abort() {
-	if sw.conn != nil {
-		sw.conn.Close()
-		sw.client.Close()
-		sw.conn = nil
-	}
+	return keys, err
 }
 
 // indexKeysJSON is the StatIndexKeys value.

@@ -17,8 +17,11 @@ import (
 	"github.com/ut360/ut360/dataset"
 )
 
-// TestAtomicRefresh: a reader polling PostgreSQL and Redis during a refresh
-// only ever sees the old or the new snapshot.
+// TestAtomicRefresh: a reader polling PostgreSQL during a refresh only ever
+// sees the old or the new snapshot; a Redis reader that reads the swap
+// journal with its reads (one MULTI) sees the old or the new snapshot
+// whenever no swap is in progress, and each index key whole old or whole new
+// while one is (the mixed window).
 func TestAtomicRefresh(t *testing.T) {
 	s := newStores(t)
 	a, b := gen(t, 1000, 1), gen(t, 600, 9)
@@ -54,8 +57,14 @@ func TestAtomicRefresh(t *testing.T) {
 			(SELECT count(*) FROM subscriber_monthly_arpu)`).Scan(&c[0], &c[1], &c[2])
 		return c, err
 	}, &pgSeen)
+	var mixedSeen, lowSeen sync.Map
 	go poll(func() (any, error) {
 		sn := s.redisSnapshot(t)
+		if sn.swapping {
+			mixedSeen.Store(sn.fingerprint, true)
+			lowSeen.Store(sn.low, true)
+			return [4]any{"mixed window"}, nil
+		}
 		return [4]any{sn.service, sn.risk, sn.cluster, sn.fingerprint}, nil
 	}, &rdSeen)
 	time.Sleep(50 * time.Millisecond)
@@ -75,6 +84,20 @@ func TestAtomicRefresh(t *testing.T) {
 		n++
 		if !pgOK[k.([3]int64)] {
 			t.Errorf("PostgreSQL reader saw a mixed snapshot %v (old %+v, new %+v)", k, snapA, snapB)
+		}
+		return true
+	})
+	rdOK[[4]any{"mixed window"}] = true
+	lowOK := map[int64]bool{snapA.low: true, snapB.low: true}
+	lowSeen.Range(func(k, _ any) bool {
+		if !lowOK[k.(int64)] {
+			t.Errorf("Redis reader saw the LOW risk index with %d members in the mixed window: neither old (%d) nor new", k, snapA.low)
+		}
+		return true
+	})
+	mixedSeen.Range(func(k, _ any) bool {
+		if k != snapA.fingerprint && k != snapB.fingerprint {
+			t.Errorf("Redis reader saw meta:stats fingerprint %v in the mixed window", k)
 		}
 		return true
 	})
@@ -209,7 +232,7 @@ func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys, isdns []s
 			h := rdb.HGetAll(ctx, k).Val()
 			if k == keys.Stats() {
 				for _, f := range []string{StatSHA256Recommendations, StatSHA256Profiles, StatSHA256Monthly, StatLoadedAt,
-					StatDurationMS, StatSource, StatIndexKeys} {
+					StatDurationMS, StatSource, StatIndexKeys, StatGeneration} {
 					delete(h, f)
 				}
 			}

@@ -29,10 +29,15 @@ PostgreSQL: binary COPY into staging tables in the schema "<schema>_ut360_stage"
 ANALYZE, then one short transaction swaps the staging tables in. Pending
 migrations are applied first, so the tables need not exist (the database
 must: ` + "`ut360 migrate up`" + ` creates it).
-Redis: hashes (with --ttl) and index keys are written under "<ns>:stage:" and
-renamed onto their live names in one MULTI/EXEC that also rewrites meta:stats.
-Readers see the old snapshot or the new one, never a mix. Before writing, the
-server's hash-max-listpack-value is raised to 4096 when lower (--tune-redis).
+Redis: hashes and index keys are written under "<ns>:stage:" (no TTL until
+they are live), proved complete, then swapped in by small scripts that never
+block readers: each subscriber's rec and profile hashes together, then each
+index key, then the keys of subscribers who left are removed, and meta:stats
+(with the new "generation") is written last as the commit point. A journal
+(<ns>:meta:swap) lets the next load finish a swap that was interrupted
+(docs/load.md has the protocol). --redis-rate bounds the load's pressure on a
+serving Redis. Before writing, the server's hash-max-listpack-value is raised
+to 4096 when lower (--tune-redis).
 
 Rejected rows go to --rejects as JSON lines (file, line or row, column, value,
 reason). More than --max-rejects of them, or any file fault (missing file,
@@ -43,7 +48,9 @@ snapshot stays in place and a rerun completes.
 Examples:
    ut360 load --data data/
    ut360 load --data data/ --to postgres --max-rejects 100 --rejects /tmp/rejects.jsonl
-   ut360 load --to redis --from postgres        # daily Redis refresh from the source of truth`,
+   ut360 load --to redis --from postgres        # daily Redis refresh from the source of truth
+   ut360 load --data data/ --redis-rate 50000   # spare a busy Redis
+   ut360 load --resume                          # only finish an interrupted swap`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Value: "data", Usage: "folder with the three files"},
 			&cli.StringFlag{Name: "to", Value: "postgres,redis", Usage: "stores to load: postgres, redis or both (comma-separated)"},
@@ -53,6 +60,9 @@ Examples:
 			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
 			&cli.BoolFlag{Name: "tune-redis", Value: true, Usage: "raise Redis hash-max-listpack-value to 4096 (CONFIG SET) so profile hashes stay " +
 				"listpack-encoded, ~18% less memory; never lowers it; --tune-redis=false leaves the server alone"},
+			&cli.IntFlag{Name: "redis-rate", Usage: "at most this many Redis commands per second while staging and swapping (0: unlimited)"},
+			&cli.BoolFlag{Name: "resume", Usage: "only finish the swap an interrupted load left (the journal <ns>:meta:swap), then exit"},
+			&cli.BoolFlag{Name: "rollback", Usage: "only discard the staged snapshot an interrupted load left, if its swap had not started, then exit"},
 			&cli.StringFlag{Name: "dump-resp", Hidden: true, Usage: "also write every Redis command as RESP to this file (benchmark floor)"},
 			&cli.StringFlag{Name: "summary-json", Hidden: true, Usage: "also write the summary as JSON to this file (benchmark)"},
 		},
@@ -60,7 +70,15 @@ Examples:
 			e := envOf(c)
 			o := loader.Options{Data: c.String("data"), MaxRejects: c.Int("max-rejects"), RejectsPath: c.String("rejects"),
 				TTL: c.Duration("ttl"), Keys: dataset.NewKeys(c.String("namespace")), Progress: progressMode(c),
-				Log: e.log, Out: e.stderr, Version: Version()}
+				Log: e.log, Out: e.stderr, Version: Version(), RedisRate: c.Int("redis-rate")}
+			switch {
+			case c.Bool("resume") && c.Bool("rollback"):
+				return usageErr("--resume and --rollback exclude each other")
+			case c.Bool("resume"):
+				o.Recover = loader.RecoverForward
+			case c.Bool("rollback"):
+				o.Recover = loader.RecoverRollback
+			}
 			for _, s := range strings.Split(c.String("to"), ",") {
 				switch strings.TrimSpace(s) {
 				case "postgres", "pg":
@@ -78,7 +96,7 @@ Examples:
 			default:
 				return usageErr("--from: want files or postgres, got %q", c.String("from"))
 			}
-			if o.FromPostgres {
+			if o.FromPostgres || o.Recover != loader.RecoverAuto {
 				o.Data = ""
 			} else if st, err := os.Stat(o.Data); err != nil || !st.IsDir() {
 				return usageErr("--data %s: not a folder", o.Data)
@@ -127,6 +145,9 @@ Examples:
 						return exitcode.Wrap(exitcode.Fault, fmt.Errorf("--summary-json: %w", err))
 					}
 				}
+				return nil
+			case errors.Is(err, loader.ErrNothingToRecover):
+				fmt.Fprintln(e.stdout, "nothing to recover: no unfinished swap in namespace", o.Keys.Namespace())
 				return nil
 			case errors.Is(err, loader.ErrBadInput), errors.Is(err, loader.ErrOptions):
 				return exitcode.Wrap(exitcode.Usage, fmt.Errorf("load: %w", err))
