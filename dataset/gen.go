@@ -32,6 +32,40 @@ type GenOptions struct {
 	Force bool
 	// Progress, if set, is called with the number of subscribers written so far.
 	Progress func(done int)
+	// Day makes a realistic later day of the same population (default 1).
+	// Day d holds subscribers (d-1)·k … (d-1)·k+N-1 with k = Churn·N: the
+	// first k of day d-1 have left, k new ones have joined, and the first k
+	// staying ones have a changed advance amount.
+	Day int
+	// Churn is the share of subscribers who leave, join and change per day,
+	// 0–0.5 (default 0.1).
+	Churn float64
+}
+
+// DefaultChurn is GenOptions.Churn's default.
+const DefaultChurn = 0.1
+
+// dayWindow is the first subscriber index of a day and how many change.
+func (o *GenOptions) dayWindow() (first, changed int) {
+	k := int(math.Round(o.Churn * float64(o.Subscribers)))
+	return (o.Day - 1) * k, k
+}
+
+// genDay is subscriber i of a day: GenSubscriber, with the advance amount
+// changed for the first `changed` subscribers of days after the first.
+func genDay(seed uint64, i, months, day, first, changed int) Subscriber {
+	s := GenSubscriber(seed, i, months)
+	if day > 1 && i < first+changed {
+		k := slices.Index(denominations, s.Rec.AdvanceAmount)
+		den := denominations[(k+day)%len(denominations)]
+		if den == s.Rec.AdvanceAmount {
+			den = denominations[(k+day+1)%len(denominations)]
+		}
+		svc := slices.Index(ServiceTypes, s.Rec.ServiceType)
+		s.Rec.AdvanceAmount, s.Profile.AdvanceAmount = den, den
+		s.Rec.RevenuePerAdvance = den * serviceFeePct[svc] / 100
+	}
+	return s
 }
 
 // Defaults of GenOptions.
@@ -64,6 +98,12 @@ func (o *GenOptions) defaults() {
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
 	}
+	if o.Day == 0 {
+		o.Day = 1
+	}
+	if o.Churn == 0 {
+		o.Churn = DefaultChurn
+	}
 }
 
 // Validate reports a usage error, wrapped in ErrBadOptions.
@@ -77,6 +117,12 @@ func (o *GenOptions) Validate() error {
 		return fmt.Errorf("%w: --months must be 1-24, got %d", ErrBadOptions, o.Months)
 	case o.Out == "":
 		return fmt.Errorf("%w: --out is required", ErrBadOptions)
+	case o.Day < 1 || o.Day > 1000:
+		return fmt.Errorf("%w: --day must be 1-1000, got %d", ErrBadOptions, o.Day)
+	case !(o.Churn > 0 && o.Churn <= 0.5):
+		return fmt.Errorf("%w: --churn must be in (0, 0.5], got %g", ErrBadOptions, o.Churn)
+	case o.Subscribers+(o.Day-1)*int(math.Round(o.Churn*float64(o.Subscribers))) > 999_999_999:
+		return fmt.Errorf("%w: --day %d of %d subscribers runs past 1e9 phone numbers", ErrBadOptions, o.Day, o.Subscribers)
 	}
 	return nil
 }
@@ -167,9 +213,10 @@ func Generate(ctx context.Context, o GenOptions) (GenStats, error) {
 			go func(c int) {
 				defer func() { <-sem }()
 				lo, hi := c*genChunk, min((c+1)*genChunk, o.Subscribers)
+				first, changed := o.dayWindow()
 				subs := make([]Subscriber, hi-lo)
 				for i := lo; i < hi; i++ {
-					subs[i-lo] = GenSubscriber(o.Seed, i, o.Months)
+					subs[i-lo] = genDay(o.Seed, first+i, o.Months, o.Day, first, changed)
 				}
 				ch <- subs
 			}(c)

@@ -420,3 +420,54 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+// TestGenDay2: day 2 drops the first 10% of day 1, adds as many new
+// subscribers and changes the amount of as many staying ones; the rest is
+// identical.
+func TestGenDay2(t *testing.T) {
+	ctx := context.Background()
+	d1, d2 := t.TempDir(), t.TempDir()
+	for i, dir := range []string{d1, d2} {
+		if _, err := Generate(ctx, GenOptions{Subscribers: 200, Seed: 3, Out: dir, Day: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byISDN := func(dir string) map[string]Recommendation {
+		r, err := Open(ctx, &Recommendations, filepath.Join(dir, RecommendationsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out := map[string]Recommendation{}
+		for {
+			rec, _, err := r.Next()
+			if err != nil {
+				return out
+			}
+			out[rec.ISDN] = rec
+		}
+	}
+	a, b := byISDN(d1), byISDN(d2)
+	var left, joined, changed, same int
+	for isdn, ra := range a {
+		rb, ok := b[isdn]
+		switch {
+		case !ok:
+			left++
+		case rb.AdvanceAmount != ra.AdvanceAmount:
+			changed++
+		case rb == ra:
+			same++
+		default:
+			t.Errorf("%s changed in something else than the amount: %+v vs %+v", isdn, ra, rb)
+		}
+	}
+	for isdn := range b {
+		if _, ok := a[isdn]; !ok {
+			joined++
+		}
+	}
+	if len(a) != 200 || len(b) != 200 || left != 20 || joined != 20 || changed != 20 || same != 160 {
+		t.Fatalf("day 1 %d, day 2 %d: left %d joined %d changed %d same %d", len(a), len(b), left, joined, changed, same)
+	}
+}
