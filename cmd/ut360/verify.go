@@ -40,6 +40,7 @@ unreadable --source · 3 a store unreachable.`,
 			&cli.BoolFlag{Name: "repair", Usage: "rewrite wrong or missing Redis data from PostgreSQL, then verify again"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "with --repair: print the plan, write nothing"},
 			&cli.StringFlag{Name: "report", Usage: "write the JSON report to `PATH` and Markdown next to it (PATH with .md)"},
+			&cli.StringFlag{Name: "metrics", Usage: "also write the outcome to `FILE` in the Prometheus text format (node_exporter textfile collector, Pushgateway)"},
 			&cli.DurationFlag{Name: "ttl", Value: verify.DefaultTTL, Usage: "longest TTL a subscriber key may carry"},
 			&cli.IntFlag{Name: "buckets", Value: verify.DefaultBuckets, Usage: "checksum buckets (rounded up to a power of two)"},
 			&cli.IntFlag{Name: "workers", Value: verify.DefaultWorkers, Usage: "concurrent Redis readers"},
@@ -114,6 +115,11 @@ func runVerify(c *cli.Context) error {
 	final := rep
 	if rep.Repair != nil && rep.Repair.After != nil {
 		final = rep.Repair.After
+	}
+	if path := c.String("metrics"); path != "" {
+		if err := final.WriteMetrics(path); err != nil {
+			return exitcode.Wrap(exitcode.Fault, err)
+		}
 	}
 	if !final.Clean {
 		return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("verify: %d mismatches", final.Mismatches))
