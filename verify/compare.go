@@ -152,13 +152,13 @@ func mergeTallies(ts []*tally) digest {
 	return d
 }
 
-// directFindings reports what the Redis scan saw without comparing: keys
-// outside the scheme, unreadable index keys, TTLs, expired keys.
+// directFindings reports what the Redis scan saw without comparing: an
+// unfinished swap, unreadable index keys, TTLs, expired keys; and counts the
+// foreign keys (never findings: they are not this namespace's).
 func directFindings(rep *Report, st *state, sc *redisScan, o *Options) {
-	slices.Sort(sc.unknown)
-	for _, key := range sc.unknown {
-		rep.add(Finding{Class: OrphanInRedis, Key: key, Detail: "key outside the ut360 key scheme"})
-		st.plan.deleteKeys = append(st.plan.deleteKeys, key)
+	rep.ForeignKeys, rep.ForeignExamples = sc.foreign, slices.Sorted(slices.Values(sc.foreignExamples))
+	if sc.swap != nil {
+		rep.add(unfinishedSwap(o.Keys, sc.swap))
 	}
 	for _, f := range sc.badIndex {
 		rep.add(f)
@@ -236,18 +236,47 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 	}
 }
 
-// checkFileSums compares the source files' SHA-256 with those recorded at load time.
+// checkFileSums compares the source files' SHA-256 with those recorded at
+// load time. Different bytes are a note, not a mismatch: the files are
+// compared with PostgreSQL row by row, and the same rows written by another
+// writer (other compression, row groups or CSV quoting) are the same data.
 func checkFileSums(rep *Report, stats map[string]string, sums map[string]string) {
 	for _, file := range slices.Sorted(maps.Keys(sums)) {
 		recorded, field := recordedSum(stats, file)
-		if field == "" {
+		if field == "" || recorded == sums[file] {
 			continue
 		}
-		if recorded != sums[file] {
-			rep.add(Finding{Class: SourceMismatch, Key: file, Detail: "file changed since it was loaded",
-				Fields: []FieldDiff{{Field: "meta:stats " + field, Expected: recorded, Actual: sums[file]}}})
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the bytes differ from the file loaded (meta:stats %s %s, now %s); "+
+			"its rows were compared with PostgreSQL instead, and any row that differs is a %s finding",
+			file, field, shortSum(recorded), shortSum(sums[file]), SourceMismatch))
+	}
+}
+
+// shortSum abbreviates a SHA-256 for a note.
+func shortSum(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
+
+// unfinishedSwap is the finding for a swap journal left in Redis.
+func unfinishedSwap(k dataset.Keys, j map[string]string) Finding {
+	f := Finding{Class: UnfinishedSwap, Key: swapJournalKey(k),
+		Detail: "a swap of a staged snapshot into the live keys is in progress or was interrupted, so Redis may mix two " +
+			"generations: run `ut360 load --resume` or `ut360 load --rollback`, or just the next `ut360 load`, which recovers it"}
+	names := []string{"state", "generation", "started"}
+	for _, name := range slices.Sorted(maps.Keys(j)) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
 	}
+	for _, name := range names {
+		if v, ok := j[name]; ok {
+			f.Fields = append(f.Fields, FieldDiff{Field: name, Expected: "(no journal)", Actual: v})
+		}
+	}
+	return f
 }
 
 // recordedSum finds the sha256 field of a file in meta:stats ("" when the

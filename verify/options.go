@@ -74,6 +74,11 @@ func (o *Options) defaults() {
 // Validate reports every usage error at once, wrapped in ErrUsage.
 func (o *Options) Validate() error {
 	var errs []error
+	if o.Keys != (dataset.Keys{}) {
+		if err := dataset.ValidateNamespace(o.Keys.Namespace()); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if o.TTL < 0 {
 		errs = append(errs, fmt.Errorf("--ttl must be > 0, got %s", o.TTL))
 	}

@@ -56,11 +56,15 @@ type redisScan struct {
 	profileKeys int64
 	members     map[string]int64 // per index kind
 	indexKeys   []string
-	unknown     []string // keys of the namespace outside the key scheme
-	badIndex    []Finding
-	expired     []expiredKey
-	ttl         []ttlIssue
-	stats       map[string]string // meta:stats, nil when absent
+	// foreign counts the keys under the namespace prefix outside its key
+	// scheme (another namespace extending the prefix, or not ut360's).
+	foreign         int64
+	foreignExamples []string
+	badIndex        []Finding
+	expired         []expiredKey
+	ttl             []ttlIssue
+	stats           map[string]string // meta:stats, nil when absent
+	swap            map[string]string // the loader's swap journal, nil when absent
 }
 
 // scanRedis reads every key of the namespace: rec and profile hashes with
@@ -73,8 +77,6 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 	g.Go(func() error {
 		defer close(batches)
 		seen := map[uint64]struct{}{} // SCAN may return a key twice
-		recP, profP, idxP := k.RecPrefix(), k.ProfilePrefix(), k.IndexPrefix()
-		stats, metaP, stageP := k.Stats(), k.Namespace()+":meta:", k.Namespace()+":stage:"
 		var cursor uint64
 		batch := make([]string, 0, fetchKeys)
 		for {
@@ -88,19 +90,18 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 					continue
 				}
 				seen[h] = struct{}{}
-				switch {
-				case strings.HasPrefix(key, recP), strings.HasPrefix(key, profP):
+				switch f, _ := classify(k, key); f {
+				case famRec, famProfile:
 					batch = append(batch, key)
-				case strings.HasPrefix(key, idxP):
-					if kind, _, _ := strings.Cut(strings.TrimPrefix(key, idxP), ":"); kind == idxService || kind == idxRisk || kind == idxCluster {
-						sc.indexKeys = append(sc.indexKeys, key)
-					} else {
-						sc.unknown = append(sc.unknown, key)
-					}
-				case key == stats, strings.HasPrefix(key, metaP), strings.HasPrefix(key, stageP):
+				case famIndex:
+					sc.indexKeys = append(sc.indexKeys, key)
+				case famMeta, famStage:
 					// bookkeeping and the staging area of a load in progress
 				default:
-					sc.unknown = append(sc.unknown, key)
+					sc.foreign++
+					if len(sc.foreignExamples) < maxForeignExamples {
+						sc.foreignExamples = append(sc.foreignExamples, key)
+					}
 				}
 			}
 			if len(batch) >= fetchKeys {
@@ -148,6 +149,9 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 	}
 	if len(stats) > 0 {
 		sc.stats = stats
+	}
+	if sc.swap, err = readSwapJournal(ctx, rdb, k); err != nil {
+		return nil, nil, err
 	}
 	return tallies, sc, nil
 }
@@ -332,4 +336,21 @@ func lookupMembers(ctx context.Context, rdb redis.UniversalClient, k dataset.Key
 		}
 	}
 	return out, nil
+}
+
+// readSwapJournal reads the loader's swap journal (nil when there is none).
+// A journal key of another type is returned as a journal too: something is
+// there that the loader did not finish with.
+func readSwapJournal(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys) (map[string]string, error) {
+	key := swapJournalKey(k)
+	j, err := rdb.HGetAll(ctx, key).Result()
+	switch {
+	case isServerError(err):
+		return map[string]string{"state": "(unreadable: " + err.Error() + ")"}, nil
+	case err != nil:
+		return nil, fmt.Errorf("redis: read %s: %w", key, err)
+	case len(j) == 0:
+		return nil, nil
+	}
+	return j, nil
 }

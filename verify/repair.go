@@ -35,6 +35,20 @@ type plan struct {
 	unrepairable   bool              // monthly rows without a profile row
 }
 
+// keepOwned drops from the plan every write to a key outside the
+// namespace's key scheme (see classify): repair never touches another
+// namespace's keys, the loader's meta and staging keys, or keys no ut360
+// wrote, whatever the comparison found.
+func (p *plan) keepOwned(k dataset.Keys) {
+	p.deleteKeys = slices.DeleteFunc(p.deleteKeys, func(key string) bool { return !owned(k, key) })
+	p.ttlKeys = slices.DeleteFunc(p.ttlKeys, func(key string) bool { return !owned(k, key) })
+	p.rewriteRec = slices.DeleteFunc(p.rewriteRec, func(isdn string) bool { return !dataset.ValidISDN(isdn) })
+	p.rewriteProfile = slices.DeleteFunc(p.rewriteProfile, func(isdn string) bool { return !dataset.ValidISDN(isdn) })
+	for _, ops := range []*[]indexOp{&p.indexAdd, &p.indexRemove, &p.indexRescore} {
+		*ops = slices.DeleteFunc(*ops, func(op indexOp) bool { return !owned(k, op.m.Key) })
+	}
+}
+
 func newPlan() *plan { return &plan{stats: map[string]string{}, expired: map[string]bool{}} }
 
 func (p *plan) actions() RepairActions {
@@ -108,6 +122,7 @@ func parseTime(s string) (time.Time, bool) {
 // agree with PostgreSQL again. It never writes to PostgreSQL.
 func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o *Options, st *state, rep *Report) (*RepairReport, error) {
 	p := st.plan
+	p.keepOwned(o.Keys)
 	want, err := pgIndexKeys(ctx, pool, o.Keys)
 	if err != nil {
 		return nil, err
@@ -121,6 +136,12 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	}
 	if p.unrepairable {
 		rr.NotRepairable = append(rr.NotRepairable, MissingInRedis+" for monthly rows without a profile row")
+	}
+	if rep.Class(UnfinishedSwap).Count > 0 {
+		rr.NotRepairable = append(rr.NotRepairable, UnfinishedSwap+" (the loader recovers it: `ut360 load --resume`, `--rollback` or the next load)")
+	}
+	if rep.Class(UnexplainedBucket).Count > 0 {
+		rr.NotRepairable = append(rr.NotRepairable, UnexplainedBucket+" (nothing to rewrite was found; verify again)")
 	}
 	if o.DryRun {
 		return rr, nil

@@ -19,7 +19,7 @@ const FormatVersion = 1
 const (
 	// MissingInRedis: a PostgreSQL row has no rec/profile hash in Redis.
 	MissingInRedis = "missing_in_redis"
-	// OrphanInRedis: a Redis key of the namespace has no PostgreSQL row (or is outside the key scheme).
+	// OrphanInRedis: a rec or profile hash of the namespace's key scheme has no PostgreSQL row.
 	OrphanInRedis = "orphan_in_redis"
 	// FieldMismatch: a hash differs from its row; Fields names the fields and both values.
 	FieldMismatch = "field_mismatch"
@@ -29,12 +29,22 @@ const (
 	TTL = "ttl"
 	// Stats: a meta:stats count or the fingerprint disagrees with what the stores hold.
 	Stats = "stats"
-	// SourceMismatch: a source file disagrees with PostgreSQL (row or file checksum).
+	// SourceMismatch: a row of a source file disagrees with PostgreSQL (or the
+	// reader rejected it). Files whose bytes changed but whose rows are the
+	// same are a note (Report.Notes), not a finding.
 	SourceMismatch = "source_mismatch"
+	// UnexplainedBucket: a bucket whose digests differ in the first pass, but
+	// in which the drill-down finds no subscriber that differs (the data
+	// changed during the run, or verify could not attribute a difference).
+	UnexplainedBucket = "unexplained_bucket"
+	// UnfinishedSwap: the loader's swap journal (<ns>:meta:swap) exists: a swap
+	// is in progress or was interrupted, and Redis may mix two generations.
+	UnfinishedSwap = "unfinished_swap"
 )
 
 // Classes lists every class in report order.
-var Classes = []string{MissingInRedis, OrphanInRedis, FieldMismatch, IndexMismatch, TTL, Stats, SourceMismatch}
+var Classes = []string{MissingInRedis, OrphanInRedis, FieldMismatch, IndexMismatch, TTL, Stats, SourceMismatch,
+	UnexplainedBucket, UnfinishedSwap}
 
 // FieldDiff is one field that differs. Expected is the upstream side
 // (PostgreSQL for Redis checks, the file for source checks), Actual the other.
@@ -142,8 +152,20 @@ type Report struct {
 	Classes          []*ClassReport `json:"classes"`
 	ExpiredDuringRun int64          `json:"expired_during_scan"`
 	ExpiredExamples  []string       `json:"expired_examples,omitempty"`
-	Sample           *SampleReport  `json:"sample,omitempty"`
-	Repair           *RepairReport  `json:"repair,omitempty"`
+	// ForeignKeys counts the keys under the namespace prefix that are not in
+	// its key scheme (e.g. another namespace "<ns>:t2"): never findings, never
+	// touched by repair.
+	ForeignKeys     int64    `json:"foreign_keys"`
+	ForeignExamples []string `json:"foreign_examples,omitempty"`
+	// EqualInMeaning counts subscribers whose hashes differ from PostgreSQL's
+	// canonical encoding in bytes only where the encoding defines equal
+	// meaning (JSON member order or whitespace, float formatting).
+	EqualInMeaning int64 `json:"equal_in_meaning"`
+	// Notes are observations that are not mismatches (e.g. a source file
+	// whose bytes changed while its rows did not).
+	Notes  []string      `json:"notes,omitempty"`
+	Sample *SampleReport `json:"sample,omitempty"`
+	Repair *RepairReport `json:"repair,omitempty"`
 
 	max int
 }
@@ -199,7 +221,20 @@ func (r *Report) finish(start time.Time) {
 	if d > 0 {
 		r.RowsPerSecond = float64(r.RowsChecked.Total()) / d.Seconds()
 	}
-	r.Clean = r.Mismatches == 0
+	r.Clean = r.clean()
+}
+
+// clean is true only when no class holds a finding.
+func (r *Report) clean() bool {
+	if r.Mismatches != 0 {
+		return false
+	}
+	for _, c := range r.Classes {
+		if c.Count != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteJSON writes the machine-readable report.
@@ -212,12 +247,28 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 func (r *Report) verdict() string {
 	switch {
-	case r.Clean:
+	case r.Clean && r.clean():
 		return "CLEAN"
 	case r.Repair != nil && r.Repair.After != nil && r.Repair.After.Clean:
 		return "REPAIRED"
 	}
 	return "MISMATCH"
+}
+
+// notes are the report's Notes with the foreign-key count and the
+// equal-in-meaning count, one line each.
+func (r *Report) notes() []string {
+	var out []string
+	if r.ForeignKeys > 0 {
+		out = append(out, fmt.Sprintf("%d keys under %q are outside its key scheme (another namespace sharing the prefix, "+
+			"or not ut360's; e.g. %s): counted, never reported as orphans or touched", r.ForeignKeys, r.Namespace+":",
+			strings.Join(r.ForeignExamples, ", ")))
+	}
+	if r.EqualInMeaning > 0 {
+		out = append(out, fmt.Sprintf("%d subscribers' hashes differ in bytes from the canonical encoding but not in meaning "+
+			"(JSON member order or whitespace, float formatting)", r.EqualInMeaning))
+	}
+	return append(out, r.Notes...)
 }
 
 func trunc(s string, n int) string {
@@ -279,6 +330,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.ExpiredDuringRun > 0 {
 		fmt.Fprintf(&b, "  note     %d keys expired during the scan (not counted as corruption)\n", r.ExpiredDuringRun)
+	}
+	for _, n := range r.notes() {
+		fmt.Fprintf(&b, "  note     %s\n", n)
 	}
 	if rp := r.Repair; rp != nil {
 		p := rp.Plan
@@ -364,6 +418,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if r.ExpiredDuringRun > 0 {
 		fmt.Fprintf(&b, "\n%d keys expired during the scan; they are not counted as corruption.\n", r.ExpiredDuringRun)
+	}
+	if notes := r.notes(); len(notes) > 0 {
+		b.WriteString("\nNotes (not mismatches):\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "- %s\n", mdEscape(n))
+		}
 	}
 	if rp := r.Repair; rp != nil {
 		p := rp.Plan

@@ -83,6 +83,13 @@ func runSample(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClien
 	if err != nil {
 		return nil, err
 	}
+	journal, err := readSwapJournal(ctx, rdb, o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	if journal != nil {
+		rep.add(unfinishedSwap(o.Keys, journal))
+	}
 	bad := map[string]bool{}
 	pl := newPlan()
 	for s := 0; s < len(isdns); s += fetchBatch {
@@ -106,7 +113,7 @@ func runSample(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClien
 	return rep, nil
 }
 
-// listIndexKeys returns every index key of the namespace.
+// listIndexKeys returns every index key of the namespace's key scheme.
 func listIndexKeys(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys) ([]string, error) {
 	pattern := strings.TrimSuffix(k.Pattern(), "*") + "idx:*"
 	seen := map[string]bool{}
@@ -118,7 +125,7 @@ func listIndexKeys(ctx context.Context, rdb redis.UniversalClient, k dataset.Key
 			return nil, fmt.Errorf("redis: scan %s: %w", pattern, err)
 		}
 		for _, key := range keys {
-			if !seen[key] {
+			if f, _ := classify(k, key); f == famIndex && !seen[key] {
 				seen[key] = true
 				out = append(out, key)
 			}

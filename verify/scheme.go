@@ -1,0 +1,76 @@
+package verify
+
+import (
+	"strings"
+
+	"github.com/ut360/ut360/dataset"
+)
+
+// family is where a key returned by the namespace's SCAN belongs.
+type family int
+
+const (
+	// famForeign: not this namespace's key scheme. SCAN MATCH "<ns>:*" also
+	// returns the keys of every namespace that extends the prefix ("<ns>:t2:…")
+	// and keys no ut360 wrote; verify counts them and never touches them.
+	famForeign family = iota
+	famRec            // <ns>:rec:<ISDN>, ISDN valid
+	famProfile        // <ns>:profile:<ISDN>, ISDN valid
+	famIndex          // <ns>:idx:service:*, <ns>:idx:risk:*, <ns>:idx:cluster:*
+	famMeta           // <ns>:meta:* (stats, swap journal, load lock)
+	famStage          // <ns>:stage:* (the staging area of a load)
+)
+
+// maxForeignExamples is how many foreign keys a report names.
+const maxForeignExamples = 5
+
+// classify places key in the key scheme of namespace k, exactly: a rec or
+// profile key needs a valid ISDN (24-character standard base64 of 16 bytes),
+// an index key one of the three index kinds and a value; anything else under
+// the prefix is foreign. For rec and profile keys it returns the ISDN.
+func classify(k dataset.Keys, key string) (family, string) {
+	rest, ok := strings.CutPrefix(key, k.Namespace()+":")
+	if !ok {
+		return famForeign, ""
+	}
+	fam, tail, ok := strings.Cut(rest, ":")
+	if !ok || tail == "" {
+		return famForeign, ""
+	}
+	switch fam {
+	case "rec", "profile":
+		if !dataset.ValidISDN(tail) {
+			return famForeign, ""
+		}
+		if fam == "rec" {
+			return famRec, tail
+		}
+		return famProfile, tail
+	case "idx":
+		kind, value, ok := strings.Cut(tail, ":")
+		if ok && value != "" && (kind == idxService || kind == idxRisk || kind == idxCluster) {
+			return famIndex, ""
+		}
+	case "meta":
+		return famMeta, ""
+	case "stage":
+		return famStage, ""
+	}
+	return famForeign, ""
+}
+
+// owned reports whether verify may write or delete key: a rec, profile or
+// index key of the namespace's scheme. Meta and staging keys belong to the
+// loader; foreign keys to someone else.
+func owned(k dataset.Keys, key string) bool {
+	switch f, _ := classify(k, key); f {
+	case famRec, famProfile, famIndex:
+		return true
+	}
+	return false
+}
+
+// swapJournalKey is the loader's swap journal: a hash that exists while a
+// swap of the staged snapshot into the live keys is in progress (or was
+// interrupted), with fields state, generation and started.
+func swapJournalKey(k dataset.Keys) string { return k.Namespace() + ":meta:swap" }
