@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
@@ -117,6 +118,7 @@ Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
 			}
 			if c.Bool("verbose") {
 				e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				redisLogger.Store(e.log)
 			}
 			if p := c.String("cpuprofile"); p != "" {
 				f, err := os.Create(p)
@@ -164,7 +166,10 @@ func commands() []*cli.Command {
 // run executes the CLI and maps the outcome to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := NewApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if err == nil {
 		return exitcode.OK
 	}
@@ -211,7 +216,9 @@ func progressMode(c *cli.Context) progress.Mode {
 	return progress.Auto
 }
 
-// pgPool connects to PostgreSQL; a failure is a runtime fault (exit 3).
+// pgPool connects to PostgreSQL and checks that the schema has every
+// migration (except for the commands that migrate themselves); a failure is a
+// runtime fault (exit 3), a malformed URL a usage error (exit 2).
 func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
 	u := c.String("pg")
 	cfg, err := pgxpool.ParseConfig(u)
@@ -231,7 +238,11 @@ func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
 		if pool != nil {
 			pool.Close()
 		}
-		return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
+		return nil, pgConnError(u, cfg.ConnConfig.User, cfg.ConnConfig.Database, err)
+	}
+	if err := checkSchema(c, pool); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	return pool, nil
 }
@@ -240,14 +251,21 @@ func pgPool(c *cli.Context) (*pgxpool.Pool, error) {
 // (a fresh machine); a failure is a runtime fault (exit 3).
 func ensureDatabase(c *cli.Context) error {
 	u := c.String("pg")
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return usageErr("--pg %s: %v", redact.URL(u), err)
+	}
 	if err := migrations.EnsureDatabase(c.Context, u); err != nil {
-		return exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s (start it with `make services`): %w", redact.URL(u), err))
+		return pgConnError(u, cfg.User, cfg.Database, err)
 	}
 	return nil
 }
 
 // connectStores connects to both stores; close releases them.
 func connectStores(c *cli.Context) (pool *pgxpool.Pool, rdb *redis.Client, close func(), err error) {
+	if _, err := redis.ParseURL(c.String("redis")); err != nil { // a malformed URL is exit 2, whichever store is tried first
+		return nil, nil, nil, usageErr("--redis %s: %v", redact.URL(c.String("redis")), err)
+	}
 	if pool, err = pgPool(c); err != nil {
 		return nil, nil, nil, err
 	}
@@ -268,7 +286,7 @@ func redisClient(c *cli.Context) (*redis.Client, error) {
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(c.Context).Err(); err != nil {
 		rdb.Close()
-		return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("redis at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
+		return nil, redisConnError(u, opt.Username, err)
 	}
 	return rdb, nil
 }

@@ -19,9 +19,13 @@ func migrateCommand() *cli.Command {
 				return nil, err
 			}
 		}
-		conn, err := pgx.Connect(c.Context, u)
+		cfg, err := pgx.ParseConfig(u)
 		if err != nil {
-			return nil, exitcode.Wrap(exitcode.Fault, fmt.Errorf("PostgreSQL at %s unreachable (start it with `make services`): %w", redact.URL(u), err))
+			return nil, usageErr("--pg %s: %v", redact.URL(u), err)
+		}
+		conn, err := pgx.ConnectConfig(c.Context, cfg)
+		if err != nil {
+			return nil, pgConnError(u, cfg.User, cfg.Database, err)
 		}
 		return conn, nil
 	}
