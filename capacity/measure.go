@@ -180,6 +180,9 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 	m.RedisUsedDataset, _ = strconv.ParseInt(infoField(info, "used_memory_dataset"), 10, 64)
 	if cfg, err := rdb.ConfigGet(ctx, "hash-max-listpack-*").Result(); err == nil {
 		m.RedisListpackValue, m.RedisListpackEntrys = cfg["hash-max-listpack-value"], cfg["hash-max-listpack-entries"]
+	} else {
+		// Managed services refuse CONFIG: the report says so instead of a blank.
+		m.RedisListpackValue, m.RedisListpackEntrys = "unknown (CONFIG refused)", "unknown"
 	}
 	stats, err := rdb.HGetAll(ctx, k.Stats()).Result()
 	if err != nil {
