@@ -32,6 +32,7 @@ test: cluster
 vet:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo 'go.mod/go.sum are not tidy: run `go mod tidy` and commit the result' >&2; exit 1; }
 
 # The README's test command; CI runs it through .ci/run.
 test: services vet
