@@ -260,23 +260,25 @@ func shortSum(s string) string {
 	return s
 }
 
-// unfinishedSwap is the finding for a swap journal left in Redis.
+// unfinishedSwap is the finding for a swap journal left in Redis; its
+// detail names the journal's fields (state, generation, started first).
 func unfinishedSwap(k dataset.Keys, j map[string]string) Finding {
-	f := Finding{Class: UnfinishedSwap, Key: swapJournalKey(k),
-		Detail: "a swap of a staged snapshot into the live keys is in progress or was interrupted, so Redis may mix two " +
-			"generations: run `ut360 load --resume` or `ut360 load --rollback`, or just the next `ut360 load`, which recovers it"}
 	names := []string{"state", "generation", "started"}
 	for _, name := range slices.Sorted(maps.Keys(j)) {
 		if !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
+	var parts []string
 	for _, name := range names {
 		if v, ok := j[name]; ok {
-			f.Fields = append(f.Fields, FieldDiff{Field: name, Expected: "(no journal)", Actual: v})
+			parts = append(parts, name+"="+v)
 		}
 	}
-	return f
+	return Finding{Class: UnfinishedSwap, Key: swapJournalKey(k),
+		Detail: "swap journal " + strings.Join(parts, " ") + ": a swap of a staged snapshot into the live keys is in progress " +
+			"or was interrupted, so Redis may mix two generations; run `ut360 load --resume` or `ut360 load --rollback`, " +
+			"or just the next `ut360 load`, which recovers it"}
 }
 
 // recordedSum finds the sha256 field of a file in meta:stats ("" when the

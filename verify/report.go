@@ -328,6 +328,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	if c := r.Class(UnfinishedSwap); c != nil && len(c.Examples) > 0 {
+		fmt.Fprintf(&b, "  swap     %s\n", c.Examples[0].Detail) // in full: it says what to run
+	}
 	if r.ExpiredDuringRun > 0 {
 		fmt.Fprintf(&b, "  note     %d keys expired during the scan (not counted as corruption)\n", r.ExpiredDuringRun)
 	}

@@ -110,4 +110,36 @@ func TestVerifyCLI(t *testing.T) {
 	if code, out, _ := ut("verify"); code != exitcode.OK {
 		t.Errorf("verify after repair: exit %d\n%s", code, out)
 	}
+	// An unfinished swap (the loader's journal left in Redis) fails verify
+	// until the loader recovers it; repair does not clear it.
+	journal := rd.Namespace + ":meta:swap"
+	if err := db14.HSet(context.Background(), journal, "state", "staged", "generation", "3", "started", "2026-12-01T06:00:00Z").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"verify"}, {"verify", "--repair"}, {"verify", "--sample", "10"}} {
+		code, out, _ := ut(args...)
+		if code != exitcode.CheckFailed || !strings.Contains(out, "unfinished_swap  1") || !strings.Contains(out, "ut360 load --resume") {
+			t.Errorf("%v with a swap journal: exit %d, want %d\n%s", args, code, exitcode.CheckFailed, out)
+		}
+	}
+}
+
+// TestNamespaceRefused: every subcommand refuses, with the usage exit code
+// and before touching anything, a namespace that could collide with ut360's
+// own key families.
+func TestNamespaceRefused(t *testing.T) {
+	for _, ns := range []string{"", " ", "rv:stage", "rv:rec:x", "rv:profile:x", "rv:idx:x", "rv:meta:x", "rv*", "rv?", "rv[1]",
+		`rv\x`, "{rv}", "r v"} {
+		for _, sub := range [][]string{{"gen", "--out", t.TempDir()}, {"migrate", "up"}, {"load", "--data", t.TempDir()}, {"verify"},
+			{"bench"}, {"capacity"}, {"demo"}} {
+			args := append([]string{"--pg", "postgres://nobody@127.0.0.1:1/x", "--redis", "redis://127.0.0.1:1/0", "--namespace", ns}, sub...)
+			code, _, errb := runUT(t, args...)
+			if code != exitcode.Usage || !strings.Contains(errb, "--namespace") {
+				t.Errorf("--namespace %q %s: exit %d, want %d\n%s", ns, sub[0], code, exitcode.Usage, errb)
+			}
+		}
+	}
+	if code, _, errb := runUT(t, "--namespace", "rv:t2", "gen", "--out", t.TempDir(), "--subscribers", "10"); code != exitcode.OK {
+		t.Errorf("--namespace rv:t2 refused: exit %d\n%s", code, errb)
+	}
 }
