@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +156,67 @@ func TestInterrupted(t *testing.T) {
 			t.Fatalf("after a retried staging write: %+v", got)
 		}
 	})
+}
+
+// TestCrashBetweenStores: the loader dies after PostgreSQL committed and
+// before the Redis swap began (a panic stands for the crash). The journal
+// (state staged) and PostgreSQL's generation tell the next run to roll Redis
+// forward; --rollback refuses to leave the stores on different generations
+// silently, and a journal of a load whose PostgreSQL swap never happened is
+// rolled back.
+func TestCrashBetweenStores(t *testing.T) {
+	s := newStores(t)
+	s.load(t, s.opts(gen(t, 300, 1)))
+	crash := func(point string, dir string) {
+		t.Helper()
+		testHook = func(p string) {
+			if p == point {
+				panic("crash at " + p)
+			}
+		}
+		defer func() {
+			testHook = nil
+			if recover() == nil {
+				t.Fatalf("no crash at %s", point)
+			}
+			s.rdb.Del(context.Background(), s.keys.LoadLock())
+		}()
+		Load(context.Background(), s.pool, s.rdb, s.opts(dir))
+	}
+	next := gen(t, 350, 2)
+	crash("pg-swapped", next)
+	if st := s.rdb.HGet(context.Background(), s.keys.SwapJournal(), jState).Val(); st != swapStaged {
+		t.Fatalf("journal state %q after a crash between the stores, want %q", st, swapStaged)
+	}
+	o := s.opts(next)
+	o.Recover = RecoverForward
+	sum, err := Load(context.Background(), s.pool, s.rdb, o)
+	if err != nil || !strings.Contains(sum.Recovered, "finished") {
+		t.Fatalf("--resume: %v, %+v", err, sum)
+	}
+	if got := s.snapshot(t); got.recs != 350 || got.risk != 350 {
+		t.Fatalf("after --resume: %+v", got)
+	}
+	if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
+		t.Fatalf("staging left behind: %v", left)
+	}
+
+	// A journal whose PostgreSQL swap never happened (a load killed right
+	// before PostgreSQL's commit): rolled back.
+	before := s.snapshot(t)
+	ctx := context.Background()
+	stale := s.keys.Stage(s.keys.Rec(dataset.ISDNFor(3, 0)))
+	s.rdb.HSet(ctx, stale, "isdn", dataset.ISDNFor(3, 0))
+	s.rdb.Set(ctx, s.keys.StagePrefix()+"active", "x", 0)
+	s.rdb.HSet(ctx, s.keys.SwapJournal(), jState, swapStaged, jGeneration, "1", jPostgres, "1")
+	sum = s.load(t, s.opts(gen(t, 330, 4)))
+	if !strings.Contains(sum.Recovered, "discarded") {
+		t.Fatalf("recovery of an unapplied journal: %q", sum.Recovered)
+	}
+	if got := s.snapshot(t); got.recs != 330 || got.risk != 330 || got == before {
+		t.Fatalf("after the next load: %+v", got)
+	}
+	if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
+		t.Fatalf("staging of the discarded journal left behind: %v", left)
+	}
 }

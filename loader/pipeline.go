@@ -183,6 +183,7 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		swapped = true // PostgreSQL holds the new snapshot from here on
 		l.pgDone = time.Since(l.start)
 		l.pgBar.Done()
+		hook("pg-swapped")
 	}
 	if l.rs != nil {
 		// Past the point of no return: a Ctrl-C must not stop a swap that
