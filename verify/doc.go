@@ -9,17 +9,25 @@
 // class (recommendation, profile, monthly row, index membership), a count and
 // a wrapping sum of canonical row hashes. Both are order independent, and a
 // duplicated row changes the count, so duplicates cannot cancel out. Redis
-// profile hashes are decoded (dataset.ProfileFromHash) and hashed through the
-// canonical encoding, so JSON key order or number formatting never causes a
-// false mismatch.
+// hashes are digested as stored; PostgreSQL's rows as the loader encodes them
+// (dataset's canonical encoding), so a clean store decodes no JSON.
 //
 // Only buckets whose digests differ are drilled into: a second pass keeps, for
 // the subscribers of those buckets only, per-subscriber digests and index
 // memberships; subscribers whose digests differ are then fetched by ISDN from
-// both stores and compared field by field. Memory is O(B) for a clean store and
-// O(subscribers in differing buckets) otherwise.
+// both stores and compared field by field (strict.go): exact hash field and
+// JSON member names, no trimming; only float formatting, JSON member order and
+// JSON whitespace are equal meaning (docs/verify.md lists the rules). A
+// differing bucket in which the second pass finds no differing subscriber is
+// an UnexplainedBucket finding, never clean. Memory is O(B) for a clean store
+// and O(subscribers in differing buckets) otherwise.
 //
-// Findings fall into the classes of Class. Repair (Options.Repair) rewrites
+// Only keys of the namespace's key scheme are read as its data (scheme.go);
+// keys of other namespaces sharing the prefix are counted as foreign and never
+// reported or touched. The loader's swap journal, if present, is an
+// UnfinishedSwap finding.
+//
+// Findings fall into the classes listed in Classes. Repair (Options.Repair) rewrites
 // from PostgreSQL exactly the Redis hashes and index members found wrong or
 // missing, deletes orphans, fixes meta:stats, and verifies again; it never
 // writes to PostgreSQL.

@@ -247,3 +247,25 @@ func TestOptionsRefuseNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestValidISDNAgreesWithDataset: the scan's allocation-free check accepts
+// exactly what dataset.ValidISDN accepts.
+func TestValidISDNAgreesWithDataset(t *testing.T) {
+	cands := []string{"", "==", "AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAB==", "AAAAAAAAAAAAAAAAAAAAAQ==",
+		"AAAAAAAAAAAAAAAAAAAAA===", "AAAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAA-_==", "AAAAAAAAAAAAAAAAAAAA\x00A==",
+		"AAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAA==x", "++/hZFPrCDRre55vsZqqxQ=="}
+	for i := range 2000 {
+		isdn := dataset.ISDNFor(uint64(i%7), i)
+		cands = append(cands, isdn)
+		for _, c := range []byte{'A', 'Q', 'g', 'w', '/', '+', '=', '-', ' '} { // every position, a few bytes
+			b := []byte(isdn)
+			b[i%24] = c
+			cands = append(cands, string(b))
+		}
+	}
+	for _, s := range cands {
+		if validISDN(s) != dataset.ValidISDN(s) {
+			t.Errorf("validISDN(%q) = %v, dataset.ValidISDN = %v", s, validISDN(s), dataset.ValidISDN(s))
+		}
+	}
+}
