@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 
@@ -73,6 +74,11 @@ func normalizeArgs(app *cli.App, args []string) ([]string, error) {
 			if !cur.action {
 				return nil, unknownCommand(app.Name, cur, a)
 			}
+			// A command that takes arguments too (bench FILE... | bench compare):
+			// an argument that is no file but a typo of a subcommand is the typo.
+			if _, err := os.Stat(a); err != nil && closestCommand(cur.subs, a) != "" {
+				return nil, unknownCommand(app.Name, cur, a)
+			}
 			cur.pos = append(cur.pos, a)
 		default:
 			cur.pos = append(cur.pos, a)
@@ -139,30 +145,43 @@ func unknownCommand(prog string, l *cmdLevel, typed string) error {
 	if prefix != "" {
 		prefix += " "
 	}
+	if best := closestCommand(l.subs, typed); best != "" {
+		return usageErr("unknown command %q; did you mean %q?", prefix+typed, prefix+best)
+	}
 	var names []string
-	best, bestD := "", 1<<30
 	for _, c := range l.subs {
-		if c.Hidden {
-			continue
-		}
-		names = append(names, c.Name)
-		for _, n := range c.Names() {
-			if d := editDistance(strings.ToLower(typed), n); d < bestD {
-				best, bestD = c.Name, d
-			}
-			if len(typed) >= 3 && strings.HasPrefix(n, strings.ToLower(typed)) && bestD > 1 {
-				best, bestD = c.Name, 1
-			}
+		if !c.Hidden {
+			names = append(names, c.Name)
 		}
 	}
-	allowed := 2 // a typo, not another word
+	return usageErr("unknown command %q (commands: %s; see %s --help)", prefix+typed, strings.Join(names, ", "), strings.TrimSpace(prog+" "+l.path))
+}
+
+// closestCommand returns the visible command whose name (or alias) typed is a
+// typo of: at most one edit away for up to three letters, two beyond, or a
+// prefix of three letters or more; "" when none is.
+func closestCommand(cmds []*cli.Command, typed string) string {
+	typed = strings.ToLower(typed)
+	allowed := 2
 	if len(typed) <= 3 {
 		allowed = 1
 	}
-	if best != "" && bestD <= allowed {
-		return usageErr("unknown command %q; did you mean %q?", prefix+typed, prefix+best)
+	best, bestD := "", allowed+1
+	for _, c := range cmds {
+		if c.Hidden {
+			continue
+		}
+		for _, n := range c.Names() {
+			d := editDistance(typed, n)
+			if len(typed) >= 3 && strings.HasPrefix(n, typed) {
+				d = min(d, 1)
+			}
+			if d < bestD {
+				best, bestD = c.Name, d
+			}
+		}
 	}
-	return usageErr("unknown command %q (commands: %s; see %s --help)", prefix+typed, strings.Join(names, ", "), strings.TrimSpace(prog+" "+l.path))
+	return best
 }
 
 // editDistance is the optimal-string-alignment distance of a and b: the

@@ -80,6 +80,8 @@ func TestFlagsWhereTyped(t *testing.T) {
 		{"mistyped command with flags", []string{"--quiet", "verfy", "--pg", closedPG}, exitcode.Usage, "", `did you mean "verify"?`},
 		{"mistyped subcommand", []string{"migrate", "upp"}, exitcode.Usage, "", `unknown command "migrate upp"; did you mean "migrate up"?`},
 		{"no command like it", []string{"frobnicate"}, exitcode.Usage, "", "commands: gen, migrate, load"},
+		{"mistyped subcommand of a command that takes files", []string{"bench", "compre", "A", "B"}, exitcode.Usage, "",
+			`unknown command "bench compre"; did you mean "bench compare"?`},
 		{"help command", []string{"help", "migrate", "up"}, exitcode.OK, "ut360 migrate up", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
