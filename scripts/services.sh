@@ -23,7 +23,7 @@ STATE="$DIR/state"
 CMD="${1:-up}"
 
 say() { echo "services: $*"; }
-die() { echo "services: $*" >&2; exit "${2:-3}"; }
+die() { echo "services: $1" >&2; exit "${2:-3}"; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
 # parse_url URL DEFAULT_PORT DEFAULT_USER -> U_HOST U_PORT U_USER (postgres://, redis:// or key=value).
