@@ -1,27 +1,20 @@
 package bench
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/ut360/ut360/internal/promtext"
 )
 
 // parseMetrics reads a metrics file back with the official text parser.
 func parseMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
 	t.Helper()
-	f, err := os.Open(path)
+	mfs, err := promtext.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("the official parser rejects %s: %v", path, err)
 	}
 	return mfs
 }

@@ -1,14 +1,13 @@
 package verify
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/ut360/ut360/internal/promtext"
 )
 
 func TestWriteMetrics(t *testing.T) {
@@ -23,15 +22,9 @@ func TestWriteMetrics(t *testing.T) {
 	if err := r.WriteMetrics(path); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
+	mfs, err := promtext.ReadFile(path) // the official parser, expfmt.TextParser
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("the official parser rejects the file: %v", err)
 	}
 	get := func(name, label, value string) float64 {
 		t.Helper()

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/exitcode"
+	"github.com/ut360/ut360/internal/promtext"
 	"github.com/ut360/ut360/internal/testenv"
 )
 
@@ -138,4 +146,257 @@ func TestBenchCLIExitCodes(t *testing.T) {
 	if code, _, _ = runUT(t, "bench", "compare", okRun, filepath.Join(dir, "nope")); code != exitcode.Usage {
 		t.Errorf("missing summary: exit %d", code)
 	}
+}
+
+// gateStores is a private schema and namespace loaded through the CLI.
+type gateStores struct {
+	pg    *testenv.PG
+	rd    *testenv.Redis
+	flags []string // connection flags for every command
+}
+
+func loadedGateStores(t *testing.T, subscribers int) *gateStores {
+	t.Helper()
+	pg := testenv.NewMigratedPG(t)
+	rd := testenv.NewRedis(t)
+	data := t.TempDir()
+	if _, err := dataset.Generate(context.Background(), dataset.GenOptions{Subscribers: subscribers, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateStores{pg: pg, rd: rd, flags: []string{"--pg", pg.URL, "--redis", rd.URL, "--namespace", rd.Namespace, "-q"}}
+	if code, out, errb := runUT(t, append(g.flags, "load", "--data", data)...); code != exitcode.OK {
+		t.Fatalf("load: exit %d\n%s\n%s", code, out, errb)
+	}
+	return g
+}
+
+// bench runs ut360 bench with the stores' flags; the run folder is parsed from stdout.
+func (g *gateStores) bench(t *testing.T, args ...string) (code int, run, stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr = runUT(t, append(append(slices.Clip(g.flags), "bench"), args...)...)
+	if m := reportLine.FindStringSubmatch(stdout); m != nil {
+		run = filepath.Dir(m[2])
+	}
+	return code, run, stdout, stderr
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// summaryOf reads a run's summary.json as a generic map.
+func summaryOf(t *testing.T, run string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(run, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// firstResult is scenarios[0].results[0] of a summary.
+func firstResult(s map[string]any) map[string]any {
+	return s["scenarios"].([]any)[0].(map[string]any)["results"].([]any)[0].(map[string]any)
+}
+
+// The runs that passed before issue 13 now exit 1; compare refuses what it
+// cannot vouch for; flags work after the positional arguments; --metrics
+// writes files the official Prometheus parser reads.
+func TestBenchGateCLI(t *testing.T) {
+	g := loadedGateStores(t, 500)
+	dir, out := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+
+	t.Run("stall outlasts the run", func(t *testing.T) {
+		sc := writeFile(t, dir, "stall.yaml", `name: stall
+keys: {distribution: uniform}
+load: {model: open, rate: 200, max_in_flight: 16, warmup: 0s, duration: 2s}
+postgres:
+  queries:
+    - sql: SELECT isdn, bad_debt_risk FROM recommendations WHERE isdn = $1
+      args: ["{isdn}"]
+thresholds:
+  postgres: {p99: 100ms}
+`)
+		// The lock starts ~1 s before the end and holds past the hard stop (end + 5 s).
+		locked := make(chan error, 1)
+		go func() {
+			time.Sleep(1200 * time.Millisecond)
+			conn, err := pgx.Connect(ctx, g.pg.URL)
+			if err != nil {
+				locked <- err
+				return
+			}
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, "BEGIN; LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(7); COMMIT")
+			locked <- err
+		}()
+		code, run, stdout, stderr := g.bench(t, "--out", out, sc)
+		if err := <-locked; err != nil {
+			t.Fatal(err)
+		}
+		if code != exitcode.CheckFailed || run == "" {
+			t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+		}
+		r := firstResult(summaryOf(t, run))
+		t.Logf("due %v sent %v completed %v unsent %v cancelled %v error_rate %v p99 %v ms", r["due"], r["sent"], r["completed"], r["unsent"], r["cancelled"], r["error_rate"], r["latency"].(map[string]any)["p99_ms"])
+		if r["due"].(float64) != 400 || r["unsent"].(float64)+r["cancelled"].(float64) == 0 || r["error_rate"].(float64) == 0 {
+			t.Errorf("summary does not account for the stalled operations: %v", r)
+		}
+		if !strings.Contains(stdout, "FAIL postgres p99 ≤ 100ms") {
+			t.Errorf("stdout:\n%s", stdout)
+		}
+	})
+
+	t.Run("zero successes", func(t *testing.T) {
+		sc := writeFile(t, dir, "wrongtype.yaml", `name: wrongtype
+keys: {distribution: uniform}
+load: {model: closed, concurrency: 2, warmup: 0s, count: 300}
+redis:
+  commands: [[GET, "{ns}:rec:{isdn}"]]
+thresholds:
+  redis: {p99: 5ms}
+`)
+		code, _, stdout, stderr := g.bench(t, "--out", out, sc)
+		if code != exitcode.CheckFailed || !strings.Contains(stdout, "FAIL redis p99 ≤ 5ms: actual 0 ms, limit 5.00 ms (no successful operation)") {
+			t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+
+	t.Run("not found", func(t *testing.T) {
+		rows, err := g.pg.Pool.Query(ctx, "SELECT isdn FROM recommendations ORDER BY isdn LIMIT 100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		isdns, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := writeFile(t, dir, "keys.txt", strings.Join(isdns, "\n")+"\n")
+		// Redis holds none of them under this (empty) namespace.
+		code, stdout, stderr := runUT(t, "--pg", g.pg.URL, "--redis", g.rd.URL, "--namespace", g.rd.Namespace+"-empty", "-q",
+			"bench", "--target", "redis", "--keys-file", keys, "--duration", "500ms", "--warmup", "0s", "--out", out, "../../scenarios/isdn_lookup.yaml")
+		if code != exitcode.CheckFailed || !strings.Contains(stderr, "none of the drawn keys was found") {
+			t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+
+	const ping = `name: %s
+keys: {distribution: none}
+load: {model: closed, concurrency: 2, warmup: 0s, count: 2000}
+redis:
+  commands: [[PING]]
+`
+	pingA := writeFile(t, dir, "ping_a.yaml", strings.Replace(ping, "%s", "ping_a", 1))
+	pingB := writeFile(t, dir, "ping_b.yaml", strings.Replace(ping, "%s", "ping_b", 1))
+	// The probe: one SQL function whose body the test makes slower, the
+	// scenario (and so its definition) unchanged.
+	if _, err := g.pg.Pool.Exec(ctx, "CREATE FUNCTION probe() RETURNS int LANGUAGE sql AS 'SELECT 1'"); err != nil {
+		t.Fatal(err)
+	}
+	probe := writeFile(t, dir, "probe.yaml", `name: probe
+keys: {distribution: none}
+load: {model: closed, concurrency: 2, warmup: 100ms, count: 600}
+postgres:
+  queries:
+    - sql: SELECT probe()
+`)
+	var base string
+	t.Run("flags after the files", func(t *testing.T) {
+		var code int
+		var stdout, stderr string
+		code, base, stdout, stderr = g.bench(t, pingA, pingB, probe, "--out", out, "--tag", "base", "--metrics", filepath.Join(out, "bench.prom"))
+		if code != exitcode.OK || base == "" || !strings.HasSuffix(base, "-base") {
+			t.Fatalf("bench FILES --out --tag --metrics: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		code, run, stdout, stderr := g.bench(t, pingA, "--duration", "1s", "--warmup", "0s", "--out", out)
+		s := summaryOf(t, run)
+		if code != exitcode.OK || s["scenarios"].([]any)[0].(map[string]any)["scenario"].(map[string]any)["load"].(map[string]any)["duration"] != "1s" {
+			t.Errorf("bench FILE --duration 1s: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		code, stdout, stderr = runUT(t, "bench", "compare", base, base, "--max-regression", "10%")
+		if code != exitcode.OK || !strings.Contains(stdout, "PASS: no regression beyond 10.0%") {
+			t.Errorf("bench compare BASE NEW --max-regression 10%%: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+	if base == "" {
+		t.FailNow()
+	}
+
+	t.Run("metrics", func(t *testing.T) {
+		mfs := parseProm(t, filepath.Join(out, "bench.prom"))
+		if mfs["ut360_bench_latency_seconds"].GetType() != dto.MetricType_SUMMARY || len(mfs["ut360_bench_latency_seconds"].GetMetric()) != 3 {
+			t.Errorf("latency summaries: %v", mfs["ut360_bench_latency_seconds"])
+		}
+		if v := mfs["ut360_bench_run_pass"].GetMetric()[0].GetGauge().GetValue(); v != 1 {
+			t.Errorf("run_pass %g", v)
+		}
+		prom := filepath.Join(out, "verify.prom")
+		if code, stdout, stderr := runUT(t, append(slices.Clip(g.flags), "verify", "--metrics", prom)...); code != exitcode.OK {
+			t.Fatalf("verify --metrics: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		mfs = parseProm(t, prom)
+		if v := mfs["ut360_verify_clean"].GetMetric()[0].GetGauge().GetValue(); v != 1 {
+			t.Errorf("verify clean %g", v)
+		}
+		var recs float64
+		for _, m := range mfs["ut360_verify_rows_checked"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "source" && l.GetValue() == "pg_recommendations" {
+					recs = m.GetGauge().GetValue()
+				}
+			}
+		}
+		if recs != 500 || len(mfs["ut360_verify_mismatches"].GetMetric()) < 5 || mfs["ut360_verify_duration_seconds"] == nil {
+			t.Errorf("verify metrics: recommendations %g, %v", recs, mfs["ut360_verify_mismatches"])
+		}
+	})
+
+	t.Run("compare refuses", func(t *testing.T) {
+		// 1. A scenario × store in BASE but not in NEW.
+		_, onlyA, _, _ := g.bench(t, pingA, probe, "--out", out)
+		code, stdout, stderr := runUT(t, "bench", "compare", base, onlyA, "--max-regression", "1000%")
+		if code != exitcode.CheckFailed || !strings.Contains(stdout, "MISSING ping_b/redis: in BASE, not in NEW") || !strings.Contains(stderr, "missing from NEW: ping_b/redis") {
+			t.Errorf("missing scenario: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		// 2. A scenario defined differently: refused, the difference named; --allow-changed compares.
+		_, changed, _, _ := g.bench(t, pingA, pingB, probe, "--concurrency", "3", "--out", out)
+		code, stdout, stderr = runUT(t, "bench", "compare", base, changed)
+		if code != exitcode.Usage || !strings.Contains(stderr, "load.concurrency: 2 → 3") || !strings.Contains(stderr, "--allow-changed") {
+			t.Errorf("changed definition: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		// Compared, not refused (3 workers on 2 cores may well regress; that is not the point here).
+		code, stdout, stderr = runUT(t, "bench", "compare", base, changed, "--allow-changed")
+		if code == exitcode.Usage || !strings.Contains(stdout, "changed (--allow-changed) ping_a: load.concurrency: 2 → 3") || strings.Contains(stdout, "REFUSED") {
+			t.Errorf("--allow-changed: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		// 3. A regression beyond noise: the server got 3 ms slower per call.
+		if _, err := g.pg.Pool.Exec(ctx, "CREATE OR REPLACE FUNCTION probe() RETURNS int LANGUAGE sql AS 'SELECT 1 FROM pg_sleep(0.003)'"); err != nil {
+			t.Fatal(err)
+		}
+		_, slower, _, _ := g.bench(t, pingA, pingB, probe, "--out", out)
+		code, stdout, stderr = runUT(t, "bench", "compare", base, slower, "--max-regression", "50%")
+		if code != exitcode.CheckFailed || !regexp.MustCompile(`probe\s+postgres\s+p50 .* REGRESSION\s+beyond noise`).MatchString(stdout) {
+			t.Errorf("3 ms slower: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+}
+
+// parseProm reads a metrics file with the official Prometheus text parser.
+func parseProm(t *testing.T, path string) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := promtext.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
 }

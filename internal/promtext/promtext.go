@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Metrics collects constant metrics for one snapshot (a finished run).
@@ -95,4 +97,20 @@ func WriteFile(path string, m *Metrics) error {
 		return fmt.Errorf("metrics: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadFile parses a text-format file with the official parser
+// (expfmt.TextParser), as Prometheus and node_exporter would read it.
+func ReadFile(path string) (map[string]*dto.MetricFamily, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %s: %w", path, err)
+	}
+	return mfs, nil
 }
