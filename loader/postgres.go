@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -43,6 +46,11 @@ type pgStage struct {
 	bar   func(int)
 	// binary says per table whether the hand-written binary COPY applies.
 	binary map[string]bool
+	// swapWait bounds the swap's retries for its locks (0: DefaultPGSwapWait).
+	swapWait time.Duration
+	// swapAttempts is how many swap transactions were tried.
+	swapAttempts int
+	log          interface{ Info(string, ...any) }
 }
 
 // stageSuffix names the staging schema: "<live schema>_ut360_stage".
@@ -50,14 +58,25 @@ const stageSuffix = "_ut360_stage"
 
 func qi(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
 
-// openPG takes the per-schema load lock, applies pending migrations and
-// creates empty staging tables shaped like the live ones (without indexes).
+// ErrLoadRunning is the error of a load or a refresh from PostgreSQL that
+// found another one holding the schema's advisory lock (pgLockKey).
+var ErrLoadRunning = errors.New("another ut360 load is running")
+
+// pgLockKey is the advisory lock key of a schema's loads, given the live
+// schema as $1. A load holds it exclusively; a refresh from PostgreSQL holds
+// it shared (refreshes may run together, never beside a load).
+const pgLockKey = "hashtext('ut360 load ' || $1)"
+
+// openPG takes the per-schema load lock, applies pending migrations, refuses
+// the load (DependentObjectsError) when other objects depend on the live
+// tables, and creates empty staging tables shaped like the live ones
+// (without indexes).
 func openPG(ctx context.Context, pool *pgxpool.Pool, log interface{ Info(string, ...any) }) (_ *pgStage, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &pgStage{pool: pool, lock: conn, ddl: map[string]*tableDDL{}}
+	s := &pgStage{pool: pool, lock: conn, ddl: map[string]*tableDDL{}, log: log}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -76,16 +95,21 @@ func openPG(ctx context.Context, pool *pgxpool.Pool, log interface{ Info(string,
 		return nil, fmt.Errorf("postgres: schema name %q too long for a staging schema", s.live)
 	}
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext('ut360 load ' || $1))", s.live).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock("+pgLockKey+")", s.live).Scan(&got); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	if !got {
-		return nil, fmt.Errorf("postgres: another ut360 load into schema %q is running", s.live)
+		return nil, fmt.Errorf("postgres: %w (a load into or a refresh from schema %q holds its lock); retry when it has ended", ErrLoadRunning, s.live)
 	}
 	// Pending migrations first (tern's advisory lock; a no-op when none are
 	// pending), so the staging tables copy the current shape.
 	if err := migrations.Up(ctx, conn.Conn()); err != nil {
 		return nil, fmt.Errorf("postgres: applying pending migrations: %w", err)
+	}
+	// Objects depending on the live tables would make the swap's DROP TABLE
+	// fail after all the staging work: refuse now, before staging.
+	if err := s.checkDependents(ctx); err != nil {
+		return nil, err
 	}
 	for _, t := range pgTables {
 		d, err := s.captureDDL(ctx, t)
@@ -271,19 +295,95 @@ func (s *pgStage) build(ctx context.Context) error {
 	return nil
 }
 
-// swapTimeout bounds the wait for readers' locks during the swap.
-const swapTimeout = 30 * time.Second
+// DefaultPGSwapWait is how long the PostgreSQL swap keeps trying to lock the
+// live tables before it gives up (nothing applied, the previous snapshot in
+// place). It is the default of pgStage.swapWait.
+const DefaultPGSwapWait = 2 * time.Minute
 
-// swap replaces the live tables with the staging ones in one transaction.
-// commit is called with the open transaction after the swap statements, so
-// the caller can line up the Redis swap right before the commit.
+// Lock policy of one swap attempt. An attempt waits at most swapLockTimeout
+// for its ACCESS EXCLUSIVE locks: readers that arrive meanwhile queue behind
+// the request, so this bounds how long the swap can stall them. Between
+// attempts the swap sleeps (exponential backoff with jitter, from
+// swapBackoffMin up to swapBackoffMax) and readers run freely.
+const (
+	swapLockTimeout = 100 * time.Millisecond
+	swapBackoffMin  = 50 * time.Millisecond
+	swapBackoffMax  = time.Second
+)
+
+// SQLSTATEs of a swap attempt that is retried: lock_not_available (the
+// lock_timeout fired) and deadlock_detected.
+const (
+	sqlLockNotAvailable = "55P03"
+	sqlDeadlock         = "40P01"
+	sqlDependentObjects = "2BP01" // dependent_objects_still_exist
+)
+
+// swap replaces the live tables with the staging ones in one short
+// transaction, retried while readers hold the live tables (see
+// docs/load-postgres.md). Each attempt locks the three live tables in ACCESS
+// EXCLUSIVE mode with a lock_timeout of swapLockTimeout, drops them, moves
+// the staging tables into the live schema and drops the staging schema;
+// beforeCommit (may be nil) is then called once, with the locks held, right
+// before COMMIT, so the caller can line up the Redis swap; its error aborts
+// the swap. An attempt that cannot get its locks in time is rolled back and
+// retried after a backoff until swapWait has passed; then the swap fails
+// with nothing applied (the caller removes the staging schema).
 func (s *pgStage) swap(ctx context.Context, beforeCommit func() error) error {
+	budget := s.swapWait
+	if budget <= 0 {
+		budget = DefaultPGSwapWait
+	}
+	start := time.Now()
+	backoff := swapBackoffMin
+	for attempt := 1; ; attempt++ {
+		s.swapAttempts = attempt
+		err := s.swapOnce(ctx, beforeCommit)
+		if err == nil {
+			if attempt > 1 && s.log != nil {
+				s.log.Info("postgres swap done after waiting for readers", "attempts", attempt, "waited", time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == sqlDependentObjects {
+			// A view appeared on a live table after openPG checked.
+			if derr := s.checkDependents(ctx); derr != nil {
+				return derr
+			}
+		}
+		if !errors.As(err, &pe) || (pe.Code != sqlLockNotAvailable && pe.Code != sqlDeadlock) || ctx.Err() != nil {
+			return fmt.Errorf("postgres: swap: %w", err)
+		}
+		left := budget - time.Since(start)
+		if left <= 0 {
+			return fmt.Errorf("postgres: swap: readers kept the live tables of schema %q locked for %s (%d attempts, each waiting %s for its locks): "+
+				"nothing applied, the previous snapshot is in place; end the long transactions on them (pg_stat_activity, pg_locks) and rerun the load: %w",
+				s.live, budget, attempt, swapLockTimeout, err)
+		}
+		if attempt == 1 && s.log != nil {
+			s.log.Info("postgres swap: the live tables are in use; retrying", "lock_timeout", swapLockTimeout, "budget", budget)
+		}
+		// Equal jitter: half the backoff fixed, half random, so concurrent
+		// swaps (other schemas) do not retry in step.
+		sleep := min(backoff/2+rand.N(backoff/2+1), left)
+		select {
+		case <-time.After(sleep):
+		case <-ctx.Done():
+			return fmt.Errorf("postgres: swap: %w", ctx.Err())
+		}
+		backoff = min(2*backoff, swapBackoffMax)
+	}
+}
+
+// swapOnce is one attempt of the swap transaction.
+func (s *pgStage) swapOnce(ctx context.Context, beforeCommit func() error) error {
 	live := make([]string, len(pgTables))
 	for i, t := range pgTables {
 		live[i] = qi(s.live, t)
 	}
 	stmts := []string{
-		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", swapTimeout.Milliseconds()),
+		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", swapLockTimeout.Milliseconds()),
 		"LOCK TABLE " + strings.Join(live, ", ") + " IN ACCESS EXCLUSIVE MODE",
 		"DROP TABLE " + strings.Join(live, ", "),
 	}
@@ -291,7 +391,7 @@ func (s *pgStage) swap(ctx context.Context, beforeCommit func() error) error {
 		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s SET SCHEMA %s", qi(s.stage, t), qi(s.live)))
 	}
 	stmts = append(stmts, "DROP SCHEMA "+qi(s.stage))
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
@@ -302,10 +402,92 @@ func (s *pgStage) swap(ctx context.Context, beforeCommit func() error) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("postgres: swap: %w", err)
+}
+
+// DependentObjectsError refuses a load into PostgreSQL because objects
+// outside ut360's three tables depend on them (views, materialized views,
+// foreign keys of other tables, functions or columns using a table's row
+// type): the swap drops the live tables, which PostgreSQL refuses while such
+// objects exist. It matches ErrBadInput (exit code 2); nothing was applied.
+type DependentObjectsError struct {
+	// Objects are "<kind> <schema-qualified name> (on <table>)", sorted
+	// (the name is pg_identify_object's identity).
+	Objects []string
+	// Views are the schema-qualified views and materialized views among them.
+	Views []string
+}
+
+func (e *DependentObjectsError) Error() string {
+	what := "objects depend"
+	if len(e.Views) == len(e.Objects) {
+		what = "views depend"
 	}
-	return nil
+	return fmt.Sprintf("postgres: %s on the live tables: %s; a load replaces the tables (DROP TABLE at the swap), "+
+		"which PostgreSQL refuses while they exist: drop them before the load and recreate them after it "+
+		"(see docs/load-postgres.md); nothing was applied", what, strings.Join(e.Objects, ", "))
+}
+
+// Unwrap makes the error match ErrBadInput.
+func (e *DependentObjectsError) Unwrap() error { return ErrBadInput }
+
+// dependentsQuery lists what would make DROP TABLE of the live tables fail:
+// every normal dependency on a table or its row type, except the tables' own
+// constraints and rules; a view is named by its relation, not its rule.
+const dependentsQuery = `WITH live AS (
+	SELECT c.oid, c.reltype, c.relname FROM pg_class c WHERE c.oid = ANY($1::text[]::regclass[])
+), deps AS (
+	SELECT DISTINCT d.classid, d.objid, d.objsubid, l.relname AS on_table
+	FROM pg_depend d JOIN live l
+	  ON (d.refclassid = 'pg_class'::regclass AND d.refobjid = l.oid)
+	  OR (d.refclassid = 'pg_type'::regclass AND d.refobjid = l.reltype)
+	WHERE d.deptype = 'n'
+)
+SELECT DISTINCT o.type, o.identity, deps.on_table, r.oid IS NOT NULL
+FROM deps
+LEFT JOIN pg_rewrite r ON deps.classid = 'pg_rewrite'::regclass AND r.oid = deps.objid
+LEFT JOIN pg_constraint k ON deps.classid = 'pg_constraint'::regclass AND k.oid = deps.objid
+CROSS JOIN LATERAL pg_identify_object(
+	CASE WHEN r.oid IS NULL THEN deps.classid ELSE 'pg_class'::regclass END,
+	COALESCE(r.ev_class, deps.objid),
+	CASE WHEN r.oid IS NULL THEN deps.objsubid ELSE 0 END) o
+WHERE NOT COALESCE(r.ev_class IN (SELECT oid FROM live), false)
+  AND NOT COALESCE(k.conrelid IN (SELECT oid FROM live), false)
+ORDER BY 2, 3`
+
+// checkDependents returns a *DependentObjectsError when objects outside the
+// three live tables depend on them, nil when none do.
+func (s *pgStage) checkDependents(ctx context.Context) error {
+	names := make([]string, len(pgTables))
+	for i, t := range pgTables {
+		names[i] = qi(s.live, t)
+	}
+	rows, err := s.pool.Query(ctx, dependentsQuery, names)
+	if err != nil {
+		return fmt.Errorf("postgres: look for objects depending on the live tables: %w", err)
+	}
+	defer rows.Close()
+	e := &DependentObjectsError{}
+	for rows.Next() {
+		var kind, name, table string
+		var rule bool
+		if err := rows.Scan(&kind, &name, &table, &rule); err != nil {
+			return fmt.Errorf("postgres: look for objects depending on the live tables: %w", err)
+		}
+		if rule && (kind == "view" || kind == "materialized view") {
+			e.Views = append(e.Views, name)
+		}
+		e.Objects = append(e.Objects, fmt.Sprintf("%s %s (on %s)", kind, name, table))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: look for objects depending on the live tables: %w", err)
+	}
+	if len(e.Objects) == 0 {
+		return nil
+	}
+	slices.Sort(e.Objects)
+	slices.Sort(e.Views)
+	e.Views = slices.Compact(e.Views)
+	return e
 }
 
 // cleanup drops the staging schema (it is ours: created under the lock).

@@ -80,6 +80,7 @@ func roundTrip(t *testing.T) {
 	// PostgreSQL, read back through the same scanners --from postgres uses.
 	l := &load{pool: s.pool}
 	l.pgInputs()
+	defer l.releaseInputs() // ends the snapshot's transaction and lock
 	checkTable(t, l.recs, recs, (*dataset.Recommendation).Values)
 	checkTable(t, l.profiles, profs, (*dataset.Profile).Values)
 	checkTable(t, l.monthly, mons, (*dataset.Monthly).Values)
