@@ -11,6 +11,7 @@ COMMIT  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 build:
 	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/ut360
+	$(GO) build -o bin/redisprobe ./cmd/redisprobe
 
 services:
 	@scripts/services.sh up

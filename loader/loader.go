@@ -95,9 +95,9 @@ type Options struct {
 	DumpRESP io.Writer
 	// Files overrides the paths of the three files (default: SPEC §1 names in Data).
 	Files *Files
-	// RedisRate bounds the commands per second the load sends to Redis
-	// while staging and swapping, to spare a serving Redis (default 0:
-	// unlimited).
+	// RedisRate bounds the key writes per second (hash and index writes,
+	// renames, deletions) the load sends to Redis while staging and
+	// swapping, to spare a serving Redis (default 0: unlimited).
 	RedisRate int
 	// Recover, when RecoverForward or RecoverRollback, only finishes or
 	// discards an earlier load's unfinished swap and loads nothing

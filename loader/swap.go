@@ -461,7 +461,7 @@ func (s *redisStage) runUnits(ctx context.Context, units [][]string, ttl string)
 	for _, u := range units {
 		n += len(u) / 2
 	}
-	if err := s.pace(ctx, 4*n); err != nil {
+	if err := s.pace(ctx, n); err != nil {
 		return err
 	}
 	exec := func() error {

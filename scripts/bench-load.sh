@@ -13,8 +13,16 @@
 # Both floor parts run concurrently (as ut360 loads both stores concurrently);
 # each is also timed alone. Every load is a refresh over the previous snapshot.
 #
-# Targets (issue 3): ut360 wall ≤ 1.5 × floor and < 15 s at N=214,000;
-# peak RSS ≤ 512 MB at 1,000,000 subscribers (skip with MEM_N=0).
+# Readers (issue 12): bin/redisprobe (a client sending PING every 1 ms and
+# an HGETALL reader of the loaded subscribers) runs through a day-2 load
+# (`ut360 gen --day 2`: 10% left, 10% joined, 10% changed) at N and at
+# MEM_N, through a load limited by --redis-rate (RATE), and alone (the
+# machine's noise floor). Reported: the longest wait of each reader, p99,
+# the swap's mixed-generation window and the leavers' removal time.
+#
+# Targets (issues 3, 12): ut360 wall ≤ 1.5 × floor and < 15 s at N=214,000;
+# peak RSS ≤ 512 MB at 1,000,000 subscribers (skip with MEM_N=0); no reader
+# waits more than 50 ms during the day-2 load at MEM_N.
 #
 # Environment: N (default 214000), MEM_N (default 1000000), BIN (bin/ut360),
 # RESULTS (results), UT360_PG_URL-style base URL PG_BASE, REDIS_URL.
@@ -32,8 +40,11 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 MAX_RATIO=1.5
 MAX_WALL=15
 MAX_RSS_MB=512
+MAX_STALL_MS=50
+RATE=${RATE:-100000}
+PROBE=${PROBE:-bin/redisprobe}
 
-for t in "$BIN" /usr/bin/time psql redis-cli jq; do
+for t in "$BIN" "$PROBE" /usr/bin/time psql redis-cli jq; do
 	if ! command -v "$t" >/dev/null; then
 		echo "bench-load: $t is missing" >&2
 		exit 2
@@ -130,7 +141,33 @@ ut_pg=$(jq '.Postgres.Duration / 1e9' "$tmp/sum.json")
 ut_redis=$(jq '.Redis.Duration / 1e9' "$tmp/sum.json")
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
+# probe_load OUT SUBSCRIBERS LOAD-ARGS…: a load with the readers running.
+probe_load() {
+	local out=$1 n=$2
+	shift 2
+	"$PROBE" --redis "$REDIS_URL" --namespace "$ns" --subscribers "$n" >"$tmp/$out.probe.json" &
+	local pid=$!
+	sleep 1
+	ut load --summary-json "$tmp/$out.sum.json" "$@" >&2
+	sleep 1
+	kill -TERM $pid
+	wait $pid
+	jq --slurpfile sum "$tmp/$out.sum.json" '. + {swap_window_seconds: ($sum[0].SwapWindow / 1e9),
+		leavers: $sum[0].Leavers, leaver_removal_seconds: ($sum[0].LeaverRemoval / 1e9), load_seconds: ($sum[0].Duration / 1e9)}' \
+		"$tmp/$out.probe.json" >"$tmp/$out.json"
+}
+
+echo "bench-load: readers alone (noise floor), 10 s" >&2
+"$PROBE" --redis "$REDIS_URL" --namespace "$ns" --subscribers "$N" --duration 10s >"$tmp/idle.json"
+echo "bench-load: day-2 load of $N with readers" >&2
+"$BIN" --quiet gen --subscribers "$N" --day 2 --out "$tmp/day2" >/dev/null
+probe_load day2 "$N" --data "$tmp/day2"
+echo "bench-load: load of $N with readers, --redis-rate $RATE" >&2
+probe_load limited "$N" --data "$tmp/data" --redis-rate "$RATE"
+rm -rf "$tmp/day2"
+
 mem_wall=null mem_rss=null mem_ok=null
+echo '{}' >"$tmp/day2m.json"
 if [[ $MEM_N != 0 ]]; then
 	echo "bench-load: memory check at $MEM_N subscribers" >&2
 	rm -rf "$tmp/data" "$tmp"/*.csv "$tmp/cmds.resp"
@@ -141,14 +178,19 @@ if [[ $MEM_N != 0 ]]; then
 	mem_wall=$(wall_of "$tmp/mtime.txt")
 	mem_rss=$(rss_mb_of "$tmp/mtime.txt")
 	mem_ok=$(awk -v r="$mem_rss" -v m="$MAX_RSS_MB" 'BEGIN { print (r <= m) ? "true" : "false" }')
+	echo "bench-load: day-2 load of $MEM_N with readers" >&2
+	"$BIN" --quiet gen --subscribers "$MEM_N" --day 2 --out "$tmp/mem2" >/dev/null
+	probe_load day2m "$MEM_N" --data "$tmp/mem2"
 fi
+stall_ms=$(jq '[.ping.max_ms, .hgetall.max_ms] | max // null' "$tmp/day2m.json")
+stall_ok=$(jq --argjson m "$MAX_STALL_MS" 'if .ping then ([.ping.max_ms, .hgetall.max_ms] | max) <= $m else null end' "$tmp/day2m.json")
 
 ratio=$(awk -v u="$ut_wall" -v f="$floor_both" 'BEGIN { printf "%.2f", u / f }')
 ratio_sum=$(awk -v u="$ut_wall" -v a="$floor_pg" -v b="$floor_redis" 'BEGIN { printf "%.2f", u / (a + b) }')
 ratio_ok=$(awk -v r="$ratio" -v m="$MAX_RATIO" 'BEGIN { print (r <= m) ? "true" : "false" }')
 wall_ok=$(awk -v w="$ut_wall" -v m="$MAX_WALL" 'BEGIN { print (w < m) ? "true" : "false" }')
 pass=false
-[[ $ratio_ok == true && $wall_ok == true && $mem_ok != false ]] && pass=true
+[[ $ratio_ok == true && $wall_ok == true && $mem_ok != false && $stall_ok != false ]] && pass=true
 
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 if [[ $commit != unknown ]] && ! git diff --quiet HEAD -- loader dataset cmd/ut360 2>/dev/null; then
@@ -166,6 +208,9 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--argjson ratio "$ratio" --argjson ratio_sum "$ratio_sum" --argjson resp_mb "$resp_mb" \
 	--argjson mem_wall "$mem_wall" --argjson mem_rss "$mem_rss" --argjson pass "$pass" \
 	--argjson max_ratio "$MAX_RATIO" --argjson max_wall "$MAX_WALL" --argjson max_rss "$MAX_RSS_MB" \
+	--argjson max_stall "$MAX_STALL_MS" --argjson rate "$RATE" \
+	--slurpfile idle "$tmp/idle.json" --slurpfile day2 "$tmp/day2.json" --slurpfile limited "$tmp/limited.json" \
+	--slurpfile day2m "$tmp/day2m.json" \
 	--slurpfile sum "$tmp/sum.json" '{
   format: 1, benchmark: "load", timestamp: $ts, commit: $commit, nproc: $nproc,
   loadavg: {before: $load_before, after: $load_after},
@@ -174,7 +219,9 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   ut360_seconds: {total: $ut_wall, postgres: $ut_pg, redis: $ut_redis, user_cpu: $ut_user, sys_cpu: $ut_sys},
   ratio: $ratio, ratio_vs_sum_of_floors: $ratio_sum, peak_rss_mb: $ut_rss,
   memory_check: {subscribers: $mem_n, wall_seconds: $mem_wall, peak_rss_mb: $mem_rss},
-  targets: {max_ratio: $max_ratio, max_wall_seconds: $max_wall, max_rss_mb_at_1m: $max_rss}, pass: $pass}' >"$out"
+  readers: {idle: $idle[0], day2: ($day2[0] + {subscribers: $n}), limited: ($limited[0] + {redis_rate: $rate, subscribers: $n}),
+            day2_mem: ($day2m[0] + {subscribers: $mem_n})},
+  targets: {max_ratio: $max_ratio, max_wall_seconds: $max_wall, max_rss_mb_at_1m: $max_rss, max_reader_wait_ms_at_mem_n: $max_stall}, pass: $pass}' >"$out"
 cat "$out"
 echo "bench-load: wrote $out" >&2
 [[ $pass == true ]]

@@ -49,7 +49,7 @@ func TestKilledMidSwap(t *testing.T) {
 			}
 
 			child := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
-			child.Env = append(os.Environ(), childArgs+"="+strings.Join(append(global, "load", "--data", day2, "--redis-rate", "3000"), "\x1f"))
+			child.Env = append(os.Environ(), childArgs+"="+strings.Join(append(global, "load", "--data", day2, "--redis-rate", "1500"), "\x1f"))
 			if err := child.Start(); err != nil {
 				t.Fatal(err)
 			}

@@ -60,7 +60,7 @@ Examples:
 			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
 			&cli.BoolFlag{Name: "tune-redis", Value: true, Usage: "raise Redis hash-max-listpack-value to 4096 (CONFIG SET) so profile hashes stay " +
 				"listpack-encoded, ~18% less memory; never lowers it; --tune-redis=false leaves the server alone"},
-			&cli.IntFlag{Name: "redis-rate", Usage: "at most this many Redis commands per second while staging and swapping (0: unlimited)"},
+			&cli.IntFlag{Name: "redis-rate", Usage: "at most this many Redis key writes per second (hash and index writes, renames, deletions) while staging and swapping (0: unlimited)"},
 			&cli.BoolFlag{Name: "resume", Usage: "only finish the swap an interrupted load left (the journal <ns>:meta:swap), then exit"},
 			&cli.BoolFlag{Name: "rollback", Usage: "only discard the staged snapshot an interrupted load left, if its swap had not started, then exit"},
 			&cli.StringFlag{Name: "dump-resp", Hidden: true, Usage: "also write every Redis command as RESP to this file (benchmark floor)"},

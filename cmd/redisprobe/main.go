@@ -1,0 +1,152 @@
+// Command redisprobe measures what a load costs the readers of a serving
+// Redis: one client sends PING, sleeps --interval and repeats; another reads
+// the rec hashes of a generated dataset (HGETALL, round-robin) as fast as it
+// can. On SIGINT/SIGTERM (or after --duration) it prints one JSON object:
+// per reader the operations, the longest wait for a reply, p99 and p99.9,
+// and for PING the longest gap between two replies.
+//
+// bench-load runs it around `ut360 load`; it is a benchmark helper, not part
+// of the daily cycle.
+//
+//	redisprobe --redis redis://127.0.0.1:6379/0 --namespace ns --subscribers 214000 --seed 1 --day 2
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/redact"
+)
+
+// readerStats is one reader's outcome (milliseconds).
+type readerStats struct {
+	Ops       int64   `json:"ops"`
+	Errors    int64   `json:"errors"`
+	Empty     int64   `json:"empty,omitempty"` // HGETALL of a key that did not exist
+	MaxMS     float64 `json:"max_ms"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	P999MS    float64 `json:"p999_ms"`
+	MaxGapMS  float64 `json:"max_gap_ms,omitempty"` // PING: longest time between two replies, less the interval
+	LastError string  `json:"last_error,omitempty"`
+}
+
+type reader struct {
+	h      *hdrhistogram.Histogram
+	st     readerStats
+	maxGap time.Duration
+}
+
+func newReader() *reader { return &reader{h: hdrhistogram.New(1, 60_000_000, 3)} }
+
+func (r *reader) record(d time.Duration, err error) {
+	r.st.Ops++
+	if err != nil && err != redis.Nil {
+		r.st.Errors++
+		r.st.LastError = redact.String(err.Error())
+	}
+	r.h.RecordValue(max(1, d.Microseconds()))
+}
+
+func (r *reader) stats() readerStats {
+	ms := func(us int64) float64 { return math.Round(float64(us)) / 1000 }
+	s := r.st
+	s.MaxMS, s.P50MS = ms(r.h.Max()), ms(r.h.ValueAtQuantile(50))
+	s.P99MS, s.P999MS = ms(r.h.ValueAtQuantile(99)), ms(r.h.ValueAtQuantile(99.9))
+	s.MaxGapMS = ms(r.maxGap.Microseconds())
+	return s
+}
+
+func main() {
+	url := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
+	ns := flag.String("namespace", dataset.DefaultNamespace, "key namespace")
+	n := flag.Int("subscribers", dataset.DefaultSubscribers, "subscribers of the generated dataset read by the HGETALL reader")
+	seed := flag.Uint64("seed", dataset.DefaultSeed, "seed of the generated dataset")
+	interval := flag.Duration("interval", time.Millisecond, "pause between two PINGs")
+	duration := flag.Duration("duration", 0, "stop after this long (0: at SIGINT/SIGTERM)")
+	flag.Parse()
+	if err := run(*url, *ns, *n, *seed, *interval, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "redisprobe:", redact.String(err.Error()))
+		os.Exit(1)
+	}
+}
+
+func run(url, ns string, n int, seed uint64, interval, duration time.Duration) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	opt.PoolSize, opt.MaxRetries = 2, -1
+	opt.ReadTimeout, opt.WriteTimeout = time.Minute, time.Minute
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	// Days 1 and 2 of a generated dataset share their ISDNs but the churn;
+	// reading day 1's subscribers covers the stayers, leavers and changes.
+	keys := dataset.NewKeys(ns)
+	recKeys := make([]string, n)
+	for i := range recKeys {
+		recKeys[i] = keys.Rec(dataset.ISDNFor(seed, i))
+	}
+	ping, hget := newReader(), newReader()
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		last := time.Now()
+		for ctx.Err() == nil {
+			t := time.Now()
+			err := rdb.Ping(ctx).Err()
+			if ctx.Err() != nil {
+				return
+			}
+			now := time.Now()
+			ping.record(now.Sub(t), err)
+			ping.maxGap = max(ping.maxGap, now.Sub(last)-interval)
+			last = now
+			time.Sleep(interval)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i = (i + 1) % len(recKeys) {
+			t := time.Now()
+			h, err := rdb.HGetAll(ctx, recKeys[i]).Result()
+			if ctx.Err() != nil {
+				return
+			}
+			hget.record(time.Since(t), err)
+			if err == nil && len(h) == 0 {
+				hget.st.Empty++
+			}
+		}
+	}()
+	wg.Wait()
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"seconds": math.Round(time.Since(start).Seconds()*1000) / 1000,
+		"ping":    ping.stats(), "hgetall": hget.stats(),
+		"interval_ms": float64(interval.Microseconds()) / 1000,
+	})
+}
