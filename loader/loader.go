@@ -99,6 +99,10 @@ type Options struct {
 	// renames, deletions) the load sends to Redis while staging and
 	// swapping, to spare a serving Redis (default 0: unlimited).
 	RedisRate int
+	// PGSwapWait bounds how long the PostgreSQL swap retries for its locks
+	// while readers hold the live tables (default DefaultPGSwapWait, 2 min;
+	// each attempt waits at most 100 ms, so readers never queue longer).
+	PGSwapWait time.Duration
 	// Recover, when RecoverForward or RecoverRollback, only finishes or
 	// discards an earlier load's unfinished swap and loads nothing
 	// (--resume / --rollback). The default recovers automatically, then loads.

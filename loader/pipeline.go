@@ -104,6 +104,7 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 		if l.pg, err = openPG(ctx, l.pool, l.o.Log); err != nil {
 			return nil, err
 		}
+		l.pg.swapWait = l.o.PGSwapWait
 		defer l.pg.close()
 		l.pgBar = pg.Add("postgres rows", 0)
 		l.pg.bar = l.pgBar.Add

@@ -26,7 +26,9 @@ content), validates every row and loads both stores concurrently.
 
 PostgreSQL: binary COPY into staging tables in the schema "<schema>_ut360_stage"
 (given the live tables' grants), indexes and keys built after the copy,
-ANALYZE, then one short transaction swaps the staging tables in. Pending
+ANALYZE, then one short transaction swaps the staging tables in; it waits at
+most 100 ms for its locks and retries (--pg-swap-wait), so readers never queue
+behind it for long. Views on the live tables are refused up front (exit 2). Pending
 migrations are applied first, so the tables need not exist (the database
 must: ` + "`ut360 migrate up`" + ` creates it).
 Redis: hashes and index keys are written under "<ns>:stage:" (no TTL until
@@ -60,6 +62,7 @@ Examples:
 			&cli.DurationFlag{Name: "ttl", Value: loader.DefaultTTL, Usage: "lifetime of per-subscriber Redis keys"},
 			&cli.BoolFlag{Name: "tune-redis", Value: true, Usage: "raise Redis hash-max-listpack-value to 4096 (CONFIG SET) so profile hashes stay " +
 				"listpack-encoded, ~18% less memory; never lowers it; --tune-redis=false leaves the server alone"},
+			&cli.DurationFlag{Name: "pg-swap-wait", Value: loader.DefaultPGSwapWait, Usage: "how long the PostgreSQL swap retries (100 ms attempts) while long readers hold the live tables; then nothing is applied, exit 3"},
 			&cli.IntFlag{Name: "redis-rate", Usage: "at most this many Redis key writes per second (hash and index writes, renames, deletions) while staging and swapping (0: unlimited)"},
 			&cli.BoolFlag{Name: "resume", Usage: "only finish the swap an interrupted load left (the journal <ns>:meta:swap), then exit"},
 			&cli.BoolFlag{Name: "rollback", Usage: "only discard the staged snapshot an interrupted load left, if its swap had not started, then exit"},
@@ -70,7 +73,7 @@ Examples:
 			e := envOf(c)
 			o := loader.Options{Data: c.String("data"), MaxRejects: c.Int("max-rejects"), RejectsPath: c.String("rejects"),
 				TTL: c.Duration("ttl"), Keys: dataset.NewKeys(c.String("namespace")), Progress: progressMode(c),
-				Log: e.log, Out: e.stderr, Version: Version(), RedisRate: c.Int("redis-rate")}
+				Log: e.log, Out: e.stderr, Version: Version(), RedisRate: c.Int("redis-rate"), PGSwapWait: c.Duration("pg-swap-wait")}
 			switch {
 			case c.Bool("resume") && c.Bool("rollback"):
 				return usageErr("--resume and --rollback exclude each other")
