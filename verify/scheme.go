@@ -29,10 +29,11 @@ const maxForeignExamples = 5
 // an index key one of the three index kinds and a value; anything else under
 // the prefix is foreign. For rec and profile keys it returns the ISDN.
 func classify(k dataset.Keys, key string) (family, string) {
-	rest, ok := strings.CutPrefix(key, k.Namespace()+":")
-	if !ok {
+	ns := k.Namespace()
+	if len(key) <= len(ns) || key[len(ns)] != ':' || key[:len(ns)] != ns {
 		return famForeign, ""
 	}
+	rest := key[len(ns)+1:]
 	fam, tail, ok := strings.Cut(rest, ":")
 	if !ok || tail == "" {
 		return famForeign, ""
