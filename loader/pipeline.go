@@ -842,7 +842,24 @@ func (l *load) stats(s *Summary, shas [3]string) map[string]string {
 		StatLoadedAt: time.Now().UTC().Format(time.RFC3339), StatDurationMS: i(time.Since(l.start).Milliseconds()),
 		StatVersion: l.o.Version, StatSubscribers: i(s.Subscribers), StatTTLSeconds: i(int64(l.o.TTL / time.Second)),
 		StatSource: s.Source, StatIndexKeys: indexKeysJSON(s.IndexKeys), StatRejects: strconv.Itoa(s.Rejects),
+		StatPGGeneration: l.pgGenerationOfSnapshot(),
 	}
+}
+
+// pgGenerationOfSnapshot is the PostgreSQL generation the Redis snapshot
+// was made from: this load's when it loads both stores, the live one when
+// it refreshes Redis from PostgreSQL (which holds the load lock, so no load
+// can swap meanwhile), "" when Redis alone is loaded from files.
+func (l *load) pgGenerationOfSnapshot() string {
+	switch {
+	case l.pg != nil:
+		return strconv.FormatInt(l.gen, 10)
+	case l.o.FromPostgres:
+		if g := l.pgGeneration(context.Background()); g > 0 {
+			return strconv.FormatInt(g, 10)
+		}
+	}
+	return ""
 }
 
 func (l *load) finishSummary(s *Summary) {

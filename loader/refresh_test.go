@@ -232,7 +232,7 @@ func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys, isdns []s
 			h := rdb.HGetAll(ctx, k).Val()
 			if k == keys.Stats() {
 				for _, f := range []string{StatSHA256Recommendations, StatSHA256Profiles, StatSHA256Monthly, StatLoadedAt,
-					StatDurationMS, StatSource, StatIndexKeys, StatGeneration} {
+					StatDurationMS, StatSource, StatIndexKeys, StatGeneration, StatPGGeneration} {
 					delete(h, f)
 				}
 			}

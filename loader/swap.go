@@ -60,6 +60,11 @@ const (
 // snapshot (Unix nanoseconds of the start of the load that wrote it).
 const StatGeneration = "generation"
 
+// StatPGGeneration is the meta:stats field with the generation of the
+// PostgreSQL snapshot the Redis snapshot was made from ("" when Redis alone
+// was loaded from files): verify compares it with PostgreSQL's own.
+const StatPGGeneration = "pg_generation"
+
 // ErrSwapUnfinished marks a swap that stopped part-way; the journal in Redis
 // records it and the next load (or --resume) finishes it.
 var ErrSwapUnfinished = errors.New("redis swap unfinished")
@@ -120,16 +125,17 @@ func (l *load) pgGeneration(ctx context.Context) int64 {
 	if l.pool == nil {
 		return -1
 	}
-	g, err := livePGGeneration(ctx, l.pool)
+	g, err := PGGeneration(ctx, l.pool)
 	if err != nil {
 		return -1
 	}
 	return g
 }
 
-// livePGGeneration is the generation of PostgreSQL's live snapshot (0: not
-// recorded, e.g. loaded before generations existed).
-func livePGGeneration(ctx context.Context, q interface {
+// PGGeneration is the generation of PostgreSQL's live snapshot in the
+// schema of q's search_path (0: not recorded, e.g. loaded before
+// generations existed).
+func PGGeneration(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (int64, error) {
 	var c *string
