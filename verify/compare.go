@@ -275,7 +275,7 @@ func unfinishedSwap(k dataset.Keys, j map[string]string) Finding {
 			parts = append(parts, name+"="+v)
 		}
 	}
-	return Finding{Class: UnfinishedSwap, Key: swapJournalKey(k),
+	return Finding{Class: UnfinishedSwap, Key: k.SwapJournal(),
 		Detail: "swap journal " + strings.Join(parts, " ") + ": a swap of a staged snapshot into the live keys is in progress " +
 			"or was interrupted, so Redis may mix two generations; run `ut360 load --resume` or `ut360 load --rollback`, " +
 			"or just the next `ut360 load`, which recovers it"}

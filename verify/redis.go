@@ -342,7 +342,7 @@ func lookupMembers(ctx context.Context, rdb redis.UniversalClient, k dataset.Key
 // A journal key of another type is returned as a journal too: something is
 // there that the loader did not finish with.
 func readSwapJournal(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys) (map[string]string, error) {
-	key := swapJournalKey(k)
+	key := k.SwapJournal()
 	j, err := rdb.HGetAll(ctx, key).Result()
 	switch {
 	case isServerError(err):

@@ -71,11 +71,6 @@ func owned(k dataset.Keys, key string) bool {
 	return false
 }
 
-// swapJournalKey is the loader's swap journal: a hash that exists while a
-// swap of the staged snapshot into the live keys is in progress (or was
-// interrupted), with fields state, generation and started.
-func swapJournalKey(k dataset.Keys) string { return k.Namespace() + ":meta:swap" }
-
 // validISDN is dataset.ValidISDN without its allocation: it runs once per
 // key SCAN returns (two million at 1,000,000 subscribers) on the one
 // goroutine that walks the keyspace. Standard base64 of 16 bytes is 22
