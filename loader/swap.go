@@ -40,12 +40,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/redisconn"
 )
 
 // Journal states and fields.
@@ -286,6 +288,16 @@ func (s *redisStage) prove(ctx context.Context, subs *subscribers) error {
 func (s *redisStage) plan(ctx context.Context, subs *subscribers, stats map[string]string, withPG bool) (leavers int64, err error) {
 	if err := s.owned(ctx); err != nil {
 		return 0, err
+	}
+	if s.clustered {
+		// A slot moving between masters would split a unit across nodes.
+		slots, err := redisconn.MigratingSlots(ctx, s.rdb)
+		if err != nil {
+			return 0, fmt.Errorf("redis: check for migrating slots: %w", err)
+		}
+		if len(slots) > 0 {
+			return 0, fmt.Errorf("redis: %d hash slots are migrating (first %d): refusing to swap during a resharding; nothing applied, rerun when it has finished", len(slots), slots[0])
+		}
 	}
 	old, err := s.liveIndexKeys(ctx)
 	if err != nil {
@@ -569,34 +581,17 @@ func (s *redisStage) scanStage(ctx context.Context, fn func([]string) error) err
 	return s.scan(ctx, s.live.StagePattern(), fn)
 }
 
-// scan calls fn with batches of the keys matching pattern (SCAN on every
-// master of a cluster).
+// scan calls fn with batches of the keys matching pattern, on every master
+// of a cluster (redisconn.ForEachMasterScan: a failover restarts that
+// master's scan on its successor without passing a key twice). Calls to fn
+// are serialised.
 func (s *redisStage) scan(ctx context.Context, pattern string, fn func([]string) error) error {
-	scan := func(ctx context.Context, c *redis.Client) error {
-		var cursor uint64
-		for {
-			keys, next, err := c.Scan(ctx, cursor, pattern, 10000).Result()
-			if err != nil {
-				return err
-			}
-			if len(keys) > 0 {
-				if err := fn(keys); err != nil {
-					return err
-				}
-			}
-			if cursor = next; cursor == 0 {
-				return nil
-			}
-		}
-	}
-	switch c := s.rdb.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, scan)
-	case *redis.Client:
-		return scan(ctx, c)
-	default:
-		return fmt.Errorf("unsupported Redis client %T", s.rdb)
-	}
+	var mu sync.Mutex
+	return redisconn.ForEachMasterScan(ctx, s.rdb, pattern, 10000, func(_ context.Context, _ string, keys []string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(keys)
+	})
 }
 
 // journal reads the swap journal (nil: none).
