@@ -64,7 +64,8 @@ func (e *callbackError) Unwrap() error { return e.err }
 // restart handling. A key passed before the failover is not withdrawn even if
 // the failover lost it (replication is asynchronous): reading it then finds
 // nothing, as for a key that expired after SCAN. A shard's scan restarts at
-// most 5 times.
+// most 5 times. On a single server a failed SCAN (after go-redis's own
+// retries) is returned: there is no other node to turn to.
 //
 // An error from fn ends the whole scan and is returned as it is (no restart);
 // other errors name the node. The scan does not follow slots that move to
