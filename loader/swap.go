@@ -81,17 +81,28 @@ const unitsInFlight = 16
 
 // swapKeys renames staged keys onto their live names. KEYS are pairs
 // (staged, live); ARGV[1] is the TTL in milliseconds of the renamed keys (0:
-// none). A pair whose staged key is gone (renamed by an earlier, interrupted
-// run) is skipped, so the script is idempotent. UNLINK before RENAME: the old
-// value is freed in the background instead of by RENAME, inside the script.
+// none); ARGV[2] "unlink" first UNLINKs the live key, so that a large old
+// value (an index set) is freed in the background instead of by RENAME,
+// inside the script. A pair whose staged key is gone (renamed by an earlier,
+// interrupted run) is skipped, so the script is idempotent. A small hash is
+// renamed over its old value directly: freeing it costs less than UNLINK.
 var swapKeys = redis.NewScript(`
 local n = 0
 for i = 1, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('UNLINK', KEYS[i+1])
-    redis.call('RENAME', KEYS[i], KEYS[i+1])
-    if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[i+1], ARGV[1]) end
-    n = n + 1
+  if ARGV[2] == 'unlink' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      redis.call('UNLINK', KEYS[i+1])
+      redis.call('RENAME', KEYS[i], KEYS[i+1])
+      n = n + 1
+    end
+  else
+    local r = redis.pcall('RENAME', KEYS[i], KEYS[i+1])
+    if type(r) == 'table' and r.err then
+      if not string.find(r.err, 'no such key') then return redis.error_reply(r.err) end
+    else
+      if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[i+1], ARGV[1]) end
+      n = n + 1
+    end
   end
 end
 return n`)
@@ -418,7 +429,8 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 	}
 	start := time.Now()
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
-	run := func(units [][]string, ttl string) error { return s.runUnits(ctx, units, ttl) }
+	run := func(units [][]string, ttl string) error { return s.runUnits(ctx, units, ttl, "rename") }
+	runUnlink := func(units [][]string) error { return s.runUnits(ctx, units, "0", "unlink") }
 	if err := swapKeys.Load(ctx, s.rdb).Err(); err != nil {
 		return t, fmt.Errorf("redis: swap: load script: %w", err)
 	}
@@ -444,7 +456,7 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 	hook("swap-subscribers")
 	// Each index key on its own: whole old or whole new.
 	for lo := 0; lo < len(idx); lo += unitsInFlight {
-		if err := run(idx[lo:min(lo+unitsInFlight, len(idx))], "0"); err != nil {
+		if err := runUnlink(idx[lo:min(lo+unitsInFlight, len(idx))]); err != nil {
 			return t, fmt.Errorf("redis: swap index keys: %w", err)
 		}
 	}
@@ -455,7 +467,7 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 	t.Leaver = time.Since(ls)
 	hook("swap-before-commit")
 	// The commit point: the new meta:stats.
-	if err := run([][]string{{s.live.Stage(s.live.Stats()), s.live.Stats()}}, "0"); err != nil {
+	if err := runUnlink([][]string{{s.live.Stage(s.live.Stats()), s.live.Stats()}}); err != nil {
 		return t, fmt.Errorf("redis: swap meta:stats: %w", err)
 	}
 	t.Window = time.Since(start)
@@ -471,7 +483,7 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 // runUnits runs one swapKeys script per unit, pipelined, paced by the
 // load's rate limit. NOSCRIPT (a server restarted or failed over since the
 // script was loaded) loads it again and retries: the script is idempotent.
-func (s *redisStage) runUnits(ctx context.Context, units [][]string, ttl string) error {
+func (s *redisStage) runUnits(ctx context.Context, units [][]string, ttl, mode string) error {
 	if len(units) == 0 {
 		return nil
 	}
@@ -485,7 +497,7 @@ func (s *redisStage) runUnits(ctx context.Context, units [][]string, ttl string)
 	exec := func() error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, u := range units {
-				swapKeys.EvalSha(ctx, p, u, ttl)
+				swapKeys.EvalSha(ctx, p, u, ttl, mode)
 			}
 			return nil
 		})
