@@ -16,12 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
-	"github.com/ut360/ut360/loader"
 )
-
-// StatUsedMemoryDelta is the meta:stats field with the load's Redis
-// used_memory delta, when something recorded it (the loader does not).
-const StatUsedMemoryDelta = "used_memory_delta"
 
 // Family is one Redis key family of SPEC §3 as measured.
 type Family struct {
@@ -188,10 +183,10 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	if d, err := strconv.ParseInt(stats[StatUsedMemoryDelta], 10, 64); err == nil {
+	if d, err := strconv.ParseInt(stats[dataset.StatUsedMemoryDelta], 10, 64); err == nil {
 		m.RedisLoadDelta = d
 	}
-	if ms, err := strconv.ParseFloat(stats[loader.StatDurationMS], 64); err == nil && ms > 0 {
+	if ms, err := strconv.ParseFloat(stats[dataset.StatDurationMS], 64); err == nil && ms > 0 {
 		m.LoadSeconds, m.LoadSource = ms/1000, "meta:stats duration_ms of the last load"
 	}
 
@@ -219,8 +214,8 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 	// Index families and meta:stats: every key, measured whole. The loader lists
 	// the live index keys in meta:stats, so no SCAN of a possibly huge keyspace.
 	var indexKeys []string
-	if err := json.Unmarshal([]byte(stats[loader.StatIndexKeys]), &indexKeys); err != nil {
-		return fmt.Errorf("redis: meta:stats %s is not a JSON list (load with this ut360 version): %w", loader.StatIndexKeys, err)
+	if err := json.Unmarshal([]byte(stats[dataset.StatIndexKeys]), &indexKeys); err != nil {
+		return fmt.Errorf("redis: meta:stats %s is not a JSON list (load with this ut360 version): %w", dataset.StatIndexKeys, err)
 	}
 	sort.Strings(indexKeys)
 	wholeKeys := append(indexKeys, k.Stats()) // measured whole, not sampled

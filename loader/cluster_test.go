@@ -104,7 +104,7 @@ func TestLoadOnCluster(t *testing.T) {
 		risk += s.cc.SCard(ctx, s.keys.RiskIndex(lvl)).Val()
 	}
 	st := s.cc.HGetAll(ctx, s.keys.Stats()).Val()
-	if risk != n || st[StatIndexRiskMembers] != strconv.Itoa(n) || st[StatFingerprint] != sum.Fingerprint {
+	if risk != n || st[dataset.StatIndexRiskMembers] != strconv.Itoa(n) || st[dataset.StatFingerprint] != sum.Fingerprint {
 		t.Errorf("risk members %d, meta:stats %v", risk, st)
 	}
 }

@@ -103,7 +103,7 @@ func (s *stores) redisSnapshot(t testing.TB) snapshot {
 		for g := range dataset.ClusterLabels {
 			cards, fams = append(cards, p.SCard(ctx, s.keys.ClusterIndex(int32(g)))), append(fams, &sn.cluster)
 		}
-		fp = p.HGet(ctx, s.keys.Stats(), StatFingerprint)
+		fp = p.HGet(ctx, s.keys.Stats(), dataset.StatFingerprint)
 		low = p.SCard(ctx, s.keys.RiskIndex("LOW"))
 		state = p.HGet(ctx, s.keys.SwapJournal(), jState)
 		return nil

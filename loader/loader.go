@@ -49,31 +49,6 @@ var ErrBadInput = errors.New("bad input")
 // DefaultTTL is the lifetime of per-subscriber keys (SPEC §3: 7 days).
 const DefaultTTL = 168 * time.Hour
 
-// Fields of meta:stats, written last by every load. Counts are decimal strings.
-const (
-	StatRecommendations         = "recommendations"        // rows in recommendations
-	StatProfiles                = "profiles"               // rows in subscriber_360_profiles
-	StatMonthlyRows             = "monthly_rows"           // rows in subscriber_monthly_arpu
-	StatRecKeys                 = "rec_keys"               // rec hashes written
-	StatProfileKeys             = "profile_keys"           // profile hashes written
-	StatIndexServiceMembers     = "index_service_members"  // members of all idx:service:* sorted sets
-	StatIndexRiskMembers        = "index_risk_members"     // members of all idx:risk:* sets
-	StatIndexClusterMembers     = "index_cluster_members"  // members of all idx:cluster:* sets
-	StatFingerprint             = "fingerprint"            // dataset.Fingerprint of every loaded row
-	StatSHA256Recommendations   = "sha256_recommendations" // sha256 of the source file ("" from PostgreSQL)
-	StatSHA256Profiles          = "sha256_profiles"        // sha256 of the source file ("" from PostgreSQL)
-	StatSHA256Monthly           = "sha256_monthly"         // sha256 of the source file ("" from PostgreSQL)
-	StatLoadedAt                = "loaded_at"              // RFC 3339, UTC
-	StatDurationMS              = "duration_ms"            // wall time of the load
-	StatVersion                 = "ut360_version"          // Options.Version
-	StatSubscribers             = "subscribers"            // = recommendations
-	StatTTLSeconds              = "ttl_seconds"            // TTL of per-subscriber keys
-	StatSource                  = "source"                 // "files" or "postgres"
-	StatIndexKeys               = "index_keys"             // JSON list of the live index keys
-	StatRejects                 = "rejects"                // rows rejected (≤ MaxRejects)
-	SourceFiles, SourcePostgres = "files", "postgres"      // values of StatSource
-)
-
 // Options of Load; zero values take the documented defaults.
 type Options struct {
 	Data         string        // folder with the three SPEC §1 files

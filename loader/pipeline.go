@@ -80,9 +80,9 @@ func hook(point string) {
 var errUnordered = errors.New("inputs not in recommendation order")
 
 func (l *load) run(ctx context.Context) (sum *Summary, err error) {
-	src := SourceFiles
+	src := dataset.StatSourceFiles
 	if l.o.FromPostgres {
-		src = SourcePostgres
+		src = dataset.StatSourcePostgres
 		l.pgInputs()
 	} else if err := l.fileInputs(ctx); err != nil {
 		return nil, err
@@ -834,15 +834,15 @@ func (l *load) summary(src, fp string) *Summary {
 func (l *load) stats(s *Summary, shas [3]string) map[string]string {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return map[string]string{
-		StatRecommendations: i(s.Subscribers), StatProfiles: i(s.Profiles), StatMonthlyRows: i(s.MonthlyRows),
-		StatRecKeys: i(s.RecKeys), StatProfileKeys: i(s.ProfileKeys),
-		StatIndexServiceMembers: i(s.ServiceMembers), StatIndexRiskMembers: i(s.RiskMembers),
-		StatIndexClusterMembers: i(s.ClusterMembers), StatFingerprint: s.Fingerprint,
-		StatSHA256Recommendations: shas[0], StatSHA256Profiles: shas[1], StatSHA256Monthly: shas[2],
-		StatLoadedAt: time.Now().UTC().Format(time.RFC3339), StatDurationMS: i(time.Since(l.start).Milliseconds()),
-		StatVersion: l.o.Version, StatSubscribers: i(s.Subscribers), StatTTLSeconds: i(int64(l.o.TTL / time.Second)),
-		StatSource: s.Source, StatIndexKeys: indexKeysJSON(s.IndexKeys), StatRejects: strconv.Itoa(s.Rejects),
-		StatPGGeneration: l.pgGenerationOfSnapshot(),
+		dataset.StatRecommendations: i(s.Subscribers), dataset.StatProfiles: i(s.Profiles), dataset.StatMonthlyRows: i(s.MonthlyRows),
+		dataset.StatRecKeys: i(s.RecKeys), dataset.StatProfileKeys: i(s.ProfileKeys),
+		dataset.StatIndexServiceMembers: i(s.ServiceMembers), dataset.StatIndexRiskMembers: i(s.RiskMembers),
+		dataset.StatIndexClusterMembers: i(s.ClusterMembers), dataset.StatFingerprint: s.Fingerprint,
+		dataset.StatSHA256Recommendations: shas[0], dataset.StatSHA256Profiles: shas[1], dataset.StatSHA256Monthly: shas[2],
+		dataset.StatLoadedAt: time.Now().UTC().Format(time.RFC3339), dataset.StatDurationMS: i(time.Since(l.start).Milliseconds()),
+		dataset.StatVersion: l.o.Version, dataset.StatSubscribers: i(s.Subscribers), dataset.StatTTLSeconds: i(int64(l.o.TTL / time.Second)),
+		dataset.StatSource: s.Source, dataset.StatIndexKeys: indexKeysJSON(s.IndexKeys), dataset.StatRejects: strconv.Itoa(s.Rejects),
+		dataset.StatPGGeneration: l.pgGenerationOfSnapshot(),
 	}
 }
 

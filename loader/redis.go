@@ -324,7 +324,7 @@ func (s *redisStage) writeProfiles(ctx context.Context, ch <-chan []profileHash)
 // liveIndexKeys lists the index keys of the live snapshot: from meta:stats,
 // or by SCAN when meta:stats does not list them.
 func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
-	v, err := s.rdb.HGet(ctx, s.live.Stats(), StatIndexKeys).Result()
+	v, err := s.rdb.HGet(ctx, s.live.Stats(), dataset.StatIndexKeys).Result()
 	if err == nil {
 		var keys []string
 		if json.Unmarshal([]byte(v), &keys) == nil {
@@ -341,7 +341,7 @@ func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-// indexKeysJSON is the StatIndexKeys value.
+// indexKeysJSON is the dataset.StatIndexKeys value.
 func indexKeysJSON(keys []string) string {
 	b, _ := json.Marshal(keys)
 	return string(b)

@@ -192,7 +192,7 @@ func TestFromPostgresSameAsFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Source != SourcePostgres {
+	if sum.Source != dataset.StatSourcePostgres {
 		t.Errorf("source %q", sum.Source)
 	}
 	isdns := recISDNs(t, dir)
@@ -219,7 +219,7 @@ func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys, isdns []s
 		cand = append(cand, keys.Rec(isdn), keys.Profile(isdn))
 	}
 	var idx []string
-	if err := json.Unmarshal([]byte(rdb.HGet(ctx, keys.Stats(), StatIndexKeys).Val()), &idx); err != nil {
+	if err := json.Unmarshal([]byte(rdb.HGet(ctx, keys.Stats(), dataset.StatIndexKeys).Val()), &idx); err != nil {
 		t.Fatalf("meta:stats index_keys: %v", err)
 	}
 	cand = append(cand, idx...)
@@ -231,8 +231,8 @@ func dumpNamespace(t *testing.T, rdb *redis.Client, keys dataset.Keys, isdns []s
 		case "hash":
 			h := rdb.HGetAll(ctx, k).Val()
 			if k == keys.Stats() {
-				for _, f := range []string{StatSHA256Recommendations, StatSHA256Profiles, StatSHA256Monthly, StatLoadedAt,
-					StatDurationMS, StatSource, StatIndexKeys, StatGeneration, StatPGGeneration} {
+				for _, f := range []string{dataset.StatSHA256Recommendations, dataset.StatSHA256Profiles, dataset.StatSHA256Monthly, dataset.StatLoadedAt,
+					dataset.StatDurationMS, dataset.StatSource, dataset.StatIndexKeys, dataset.StatGeneration, dataset.StatPGGeneration} {
 					delete(h, f)
 				}
 			}

@@ -152,14 +152,14 @@ func roundTrip(t *testing.T) {
 		t.Fatalf("index cardinalities %+v, want %d each", sn, len(recs))
 	}
 	st := s.rdb.HGetAll(ctx, s.keys.Stats()).Val()
-	for _, f := range []string{StatRecommendations, StatProfiles, StatMonthlyRows, StatRecKeys, StatProfileKeys,
-		StatIndexServiceMembers, StatIndexRiskMembers, StatIndexClusterMembers, StatFingerprint, StatSHA256Recommendations,
-		StatSHA256Profiles, StatSHA256Monthly, StatLoadedAt, StatDurationMS, StatVersion, StatSubscribers, StatTTLSeconds} {
+	for _, f := range []string{dataset.StatRecommendations, dataset.StatProfiles, dataset.StatMonthlyRows, dataset.StatRecKeys, dataset.StatProfileKeys,
+		dataset.StatIndexServiceMembers, dataset.StatIndexRiskMembers, dataset.StatIndexClusterMembers, dataset.StatFingerprint, dataset.StatSHA256Recommendations,
+		dataset.StatSHA256Profiles, dataset.StatSHA256Monthly, dataset.StatLoadedAt, dataset.StatDurationMS, dataset.StatVersion, dataset.StatSubscribers, dataset.StatTTLSeconds} {
 		if st[f] == "" {
 			t.Errorf("meta:stats lacks %s", f)
 		}
 	}
-	if st[StatFingerprint] != fp.String() || st[StatMonthlyRows] != strconv.Itoa(len(mons)) || st[StatTTLSeconds] != "604800" {
+	if st[dataset.StatFingerprint] != fp.String() || st[dataset.StatMonthlyRows] != strconv.Itoa(len(mons)) || st[dataset.StatTTLSeconds] != "604800" {
 		t.Errorf("meta:stats %v", st)
 	}
 	if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {

@@ -54,7 +54,7 @@ func TestSpecUseCases(t *testing.T) {
 			lowN++
 		}
 	}
-	if len(top) != min(100, easy) || len(low) != lowN || stats[StatFingerprint] != sum.Fingerprint {
+	if len(top) != min(100, easy) || len(low) != lowN || stats[dataset.StatFingerprint] != sum.Fingerprint {
 		t.Errorf("ZREVRANGE %d (of %d), SMEMBERS %d (want %d), stats %v", len(top), easy, len(low), lowN, stats)
 	}
 	// The top 100 are the EasyCredit subscribers of highest priority, in order.

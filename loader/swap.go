@@ -58,15 +58,6 @@ const (
 	jState, jGeneration, jStarted, jPostgres = "state", "generation", "started", "postgres"
 )
 
-// StatGeneration is the meta:stats field with the generation of the live
-// snapshot (Unix nanoseconds of the start of the load that wrote it).
-const StatGeneration = "generation"
-
-// StatPGGeneration is the meta:stats field with the generation of the
-// PostgreSQL snapshot the Redis snapshot was made from ("" when Redis alone
-// was loaded from files): verify compares it with PostgreSQL's own.
-const StatPGGeneration = "pg_generation"
-
 // ErrSwapUnfinished marks a swap that stopped part-way; the journal in Redis
 // records it and the next load (or --resume) finishes it.
 var ErrSwapUnfinished = errors.New("redis swap unfinished")
@@ -107,14 +98,10 @@ for i = 1, #KEYS, 2 do
 end
 return n`)
 
-// pgGenerationComment is the comment of the recommendations table that
-// records the generation of the PostgreSQL snapshot.
-func pgGenerationComment(gen int64) string { return "ut360 generation " + strconv.FormatInt(gen, 10) }
-
 // markPGGeneration comments the staging recommendations table with the
 // generation; the swap moves the table, comment included, into place.
 func (s *pgStage) markGeneration(ctx context.Context, gen int64) error {
-	_, err := s.pool.Exec(ctx, fmt.Sprintf("COMMENT ON TABLE %s IS '%s'", qi(s.stage, tRecs), pgGenerationComment(gen)))
+	_, err := s.pool.Exec(ctx, fmt.Sprintf("COMMENT ON TABLE %s IS '%s'", qi(s.stage, tRecs), dataset.GenerationComment(gen)))
 	return err
 }
 
@@ -152,12 +139,11 @@ func PGGeneration(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (int64, error) {
 	var c *string
-	err := q.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", tRecs).Scan(&c)
+	err := q.QueryRow(ctx, dataset.PGGenerationQuery).Scan(&c)
 	if err != nil || c == nil {
 		return 0, err
 	}
-	g, _ := strconv.ParseInt(strings.TrimPrefix(*c, "ut360 generation "), 10, 64)
-	return g, nil
+	return dataset.ParseGenerationComment(*c), nil
 }
 
 // forUnits calls fn with batches of at most unitsInFlight swap units of
@@ -364,7 +350,7 @@ func (s *redisStage) plan(ctx context.Context, subs *subscribers, stats map[stri
 	if err := flush(true); err != nil {
 		return 0, fmt.Errorf("redis: write the drop set: %w", err)
 	}
-	stats[StatGeneration] = strconv.FormatInt(s.gen, 10)
+	stats[dataset.StatGeneration] = strconv.FormatInt(s.gen, 10)
 	args := make([]any, 0, 2*len(stats))
 	for f, v := range stats {
 		args = append(args, f, v)
@@ -642,7 +628,7 @@ func (s *redisStage) recover(ctx context.Context, mode Recovery, pgGen int64, lo
 		return "", nil
 	}
 	gen, _ := strconv.ParseInt(j[jGeneration], 10, 64)
-	liveGen, _ := strconv.ParseInt(s.rdb.HGet(ctx, s.live.Stats(), StatGeneration).Val(), 10, 64)
+	liveGen, _ := strconv.ParseInt(s.rdb.HGet(ctx, s.live.Stats(), dataset.StatGeneration).Val(), 10, 64)
 	forward := j[jState] == swapSwapping || (j[jPostgres] == "1" && pgGen == gen)
 	switch {
 	case liveGen > gen:

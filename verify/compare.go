@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ut360/ut360/dataset"
-	"github.com/ut360/ut360/loader"
 )
 
 // Run verifies the namespace o.Keys in rdb against PostgreSQL (pool's
@@ -188,16 +187,16 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 		field, observed, repaired string
 	}
 	checks := []check{
-		{loader.StatRecommendations, itoa(recs), itoa(recs)},
-		{loader.StatProfiles, itoa(st.pgCounts[cProfile]), itoa(st.pgCounts[cProfile])},
-		{loader.StatMonthlyRows, itoa(st.pgCounts[cMonthly]), itoa(st.pgCounts[cMonthly])},
-		{loader.StatSubscribers, itoa(recs), itoa(recs)},
-		{loader.StatRecKeys, itoa(sc.recKeys), itoa(recs)},
-		{loader.StatProfileKeys, itoa(sc.profileKeys), itoa(st.pgCounts[cProfile])},
-		{loader.StatIndexServiceMembers, itoa(sc.members[idxService]), itoa(recs)},
-		{loader.StatIndexRiskMembers, itoa(sc.members[idxRisk]), itoa(recs)},
-		{loader.StatIndexClusterMembers, itoa(sc.members[idxCluster]), itoa(recs)},
-		{loader.StatFingerprint, st.fp, st.fp},
+		{dataset.StatRecommendations, itoa(recs), itoa(recs)},
+		{dataset.StatProfiles, itoa(st.pgCounts[cProfile]), itoa(st.pgCounts[cProfile])},
+		{dataset.StatMonthlyRows, itoa(st.pgCounts[cMonthly]), itoa(st.pgCounts[cMonthly])},
+		{dataset.StatSubscribers, itoa(recs), itoa(recs)},
+		{dataset.StatRecKeys, itoa(sc.recKeys), itoa(recs)},
+		{dataset.StatProfileKeys, itoa(sc.profileKeys), itoa(st.pgCounts[cProfile])},
+		{dataset.StatIndexServiceMembers, itoa(sc.members[idxService]), itoa(recs)},
+		{dataset.StatIndexRiskMembers, itoa(sc.members[idxRisk]), itoa(recs)},
+		{dataset.StatIndexClusterMembers, itoa(sc.members[idxCluster]), itoa(recs)},
+		{dataset.StatFingerprint, st.fp, st.fp},
 	}
 	key := o.Keys.Stats()
 	if sc.stats == nil {
@@ -211,7 +210,7 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 	}
 	for _, c := range checks {
 		got, ok := sc.stats[c.field]
-		if !ok && c.field == loader.StatSubscribers {
+		if !ok && c.field == dataset.StatSubscribers {
 			continue // optional
 		}
 		if got != c.observed {
@@ -224,13 +223,13 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 			st.plan.stats[c.field] = c.repaired
 		}
 	}
-	if v, ok := sc.stats[loader.StatIndexKeys]; ok && !sameKeySet(v, sc.indexKeys) {
-		rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: loader.StatIndexKeys, Expected: indexKeysJSON(sc.indexKeys), Actual: v}}})
+	if v, ok := sc.stats[dataset.StatIndexKeys]; ok && !sameKeySet(v, sc.indexKeys) {
+		rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: dataset.StatIndexKeys, Expected: indexKeysJSON(sc.indexKeys), Actual: v}}})
 	}
-	if v, ok := sc.stats[loader.StatTTLSeconds]; ok {
+	if v, ok := sc.stats[dataset.StatTTLSeconds]; ok {
 		secs, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || secs <= 0 || time.Duration(secs)*time.Second > o.TTL {
-			rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: loader.StatTTLSeconds,
+			rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: dataset.StatTTLSeconds,
 				Expected: "1-" + strconv.FormatInt(int64(o.TTL/time.Second), 10), Actual: v}}})
 		}
 	}
@@ -285,9 +284,9 @@ func unfinishedSwap(k dataset.Keys, j map[string]string) Finding {
 // load did not come from files).
 func recordedSum(stats map[string]string, file string) (string, string) {
 	field := map[string]string{
-		dataset.RecommendationsFile: loader.StatSHA256Recommendations,
-		dataset.ProfilesFile:        loader.StatSHA256Profiles,
-		dataset.MonthlyFile:         loader.StatSHA256Monthly,
+		dataset.RecommendationsFile: dataset.StatSHA256Recommendations,
+		dataset.ProfilesFile:        dataset.StatSHA256Profiles,
+		dataset.MonthlyFile:         dataset.StatSHA256Monthly,
 	}[file]
 	if v := stats[field]; v != "" {
 		return v, field

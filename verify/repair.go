@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
-	"github.com/ut360/ut360/loader"
 )
 
 // indexOp is one index member to add, remove or rescore.
@@ -97,8 +96,8 @@ func (p *plan) examples(k dataset.Keys, n int) []string {
 // (loaded_at + ttl_seconds from meta:stats) when that is in the future and
 // within the configured TTL, otherwise now + the configured TTL.
 func expireAt(stats map[string]string, ttl time.Duration, now time.Time) time.Time {
-	secs, err1 := strconv.ParseInt(stats[loader.StatTTLSeconds], 10, 64)
-	loaded, ok := parseTime(stats[loader.StatLoadedAt])
+	secs, err1 := strconv.ParseInt(stats[dataset.StatTTLSeconds], 10, 64)
+	loaded, ok := parseTime(stats[dataset.StatLoadedAt])
 	if err1 == nil && ok {
 		at := loaded.Add(time.Duration(secs) * time.Second)
 		if at.After(now) && at.Sub(now) <= ttl {
@@ -127,8 +126,8 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	if err != nil {
 		return nil, err
 	}
-	if v := st.stats[loader.StatIndexKeys]; v == "" || !sameKeySet(v, want) {
-		p.stats[loader.StatIndexKeys] = indexKeysJSON(want)
+	if v := st.stats[dataset.StatIndexKeys]; v == "" || !sameKeySet(v, want) {
+		p.stats[dataset.StatIndexKeys] = indexKeysJSON(want)
 	}
 	rr := &RepairReport{DryRun: o.DryRun, Plan: p.actions(), Examples: p.examples(o.Keys, o.MaxExamples)}
 	if rep.Class(SourceMismatch).Count > 0 {

@@ -266,7 +266,7 @@ func TestDriftDetected(t *testing.T) {
 			w.redis(t, "DEL", w.keys.Rec(x.ISDN))
 		}, func(t *testing.T, w *world, rep *Report) {
 			want(t, rep, MissingInRedis, x.ISDN, w.keys.Rec(x.ISDN), "")
-			want(t, rep, Stats, "", w.keys.Stats(), loader.StatRecKeys)
+			want(t, rep, Stats, "", w.keys.Stats(), dataset.StatRecKeys)
 			only(t, rep, MissingInRedis, Stats)
 		}, false},
 		{"extra key", func(t *testing.T, w *world) {
@@ -308,9 +308,9 @@ func TestDriftDetected(t *testing.T) {
 			only(t, rep, TTL)
 		}, false},
 		{"meta:stats count changed", func(t *testing.T, w *world) {
-			w.redis(t, "HSET", w.keys.Stats(), loader.StatProfiles, "7")
+			w.redis(t, "HSET", w.keys.Stats(), dataset.StatProfiles, "7")
 		}, func(t *testing.T, w *world, rep *Report) {
-			want(t, rep, Stats, "", w.keys.Stats(), loader.StatProfiles)
+			want(t, rep, Stats, "", w.keys.Stats(), dataset.StatProfiles)
 			only(t, rep, Stats)
 		}, false},
 		{"source file edited after the load", func(t *testing.T, w *world) {
@@ -441,7 +441,7 @@ func TestRepair(t *testing.T) {
 	w.redis(t, "SADD", k.ClusterIndex(99), orphan)
 	w.redis(t, "ZADD", k.ServiceIndex(recs[7].ServiceType), 0.25, recs[7].ISDN)
 	w.redis(t, "PERSIST", k.Rec(recs[7].ISDN))
-	w.redis(t, "HSET", k.Stats(), loader.StatRecKeys, "1", loader.StatIndexRiskMembers, "2")
+	w.redis(t, "HSET", k.Stats(), dataset.StatRecKeys, "1", dataset.StatIndexRiskMembers, "2")
 
 	before := snapshot(t, w)
 	dry := w.run(t, Options{Repair: true, DryRun: true})

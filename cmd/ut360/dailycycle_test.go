@@ -11,7 +11,6 @@ import (
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/internal/testenv"
-	"github.com/ut360/ut360/loader"
 )
 
 // TestDailyCycle is the morning after the nightly sync, as a platform
@@ -85,7 +84,7 @@ func TestDailyCycle(t *testing.T) {
 			t.Errorf("%s: changed subscriber still has day 1's amount %s", when, got)
 		}
 		st := rdb.HGetAll(ctx, keys.Stats()).Val()
-		if st[loader.StatRecKeys] != "2000" || st[loader.StatSubscribers] != "2000" || st[loader.StatGeneration] == "" {
+		if st[dataset.StatRecKeys] != "2000" || st[dataset.StatSubscribers] != "2000" || st[dataset.StatGeneration] == "" {
 			t.Errorf("%s: meta:stats does not count the live snapshot: %v", when, st)
 		}
 		if rdb.Exists(ctx, keys.SwapJournal()).Val() != 0 {
