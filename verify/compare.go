@@ -75,7 +75,11 @@ func runFull(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient,
 		fs           = &fileScan{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
+	var pgGen int64
 	g.Go(func() (err error) {
+		if pgGen, err = pgGeneration(gctx, pool); err != nil {
+			return err
+		}
 		pgT, err = digestPG(gctx, pool, mk(sPG))
 		o.Log.Debug("verify: postgres read", "seconds", time.Since(start).Seconds())
 		return err
@@ -124,6 +128,7 @@ func runFull(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient,
 
 	directFindings(rep, st, sc, o)
 	checkStats(rep, st, sc, o)
+	checkGeneration(rep, o.Keys, sc.stats, pgGen)
 	if o.Source != "" {
 		for _, f := range fs.faults {
 			rep.add(f)
@@ -233,6 +238,20 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 				Expected: "1-" + strconv.FormatInt(int64(o.TTL/time.Second), 10), Actual: v}}})
 		}
 	}
+}
+
+// checkGeneration reports a generation_mismatch when PostgreSQL's live
+// generation and the one the Redis snapshot was made from (meta:stats
+// pg_generation) are both known and differ: the stores hold snapshots of
+// different loads, whatever their rows say.
+func checkGeneration(rep *Report, k dataset.Keys, stats map[string]string, pgGen int64) {
+	made := stats[dataset.StatPGGeneration]
+	if pgGen == 0 || made == "" || made == strconv.FormatInt(pgGen, 10) {
+		return
+	}
+	rep.add(Finding{Class: GenerationMismatch, Key: k.Stats(),
+		Fields: []FieldDiff{{Field: dataset.StatPGGeneration, Expected: strconv.FormatInt(pgGen, 10), Actual: made}},
+		Detail: fmt.Sprintf("PostgreSQL holds generation %d, Redis was made from %s: run `ut360 load --to redis --from postgres`", pgGen, made)})
 }
 
 // checkFileSums compares the source files' SHA-256 with those recorded at

@@ -343,3 +343,17 @@ func fetchPG(ctx context.Context, pool *pgxpool.Pool, isdns []string) (*pgRows, 
 
 // fetchBatch is how many subscribers are fetched per query or pipeline.
 const fetchBatch = 1000
+
+// pgGeneration is the generation of PostgreSQL's live snapshot (the comment
+// of the recommendations table, dataset.PGGenerationQuery), 0 when none is
+// recorded.
+func pgGeneration(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var c *string
+	if err := pool.QueryRow(ctx, dataset.PGGenerationQuery).Scan(&c); err != nil {
+		return 0, fmt.Errorf("postgres: read the generation: %w", err)
+	}
+	if c == nil {
+		return 0, nil
+	}
+	return dataset.ParseGenerationComment(*c), nil
+}

@@ -139,6 +139,9 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	if rep.Class(UnfinishedSwap).Count > 0 {
 		rr.NotRepairable = append(rr.NotRepairable, UnfinishedSwap+" (the loader recovers it: `ut360 load --resume`, `--rollback` or the next load)")
 	}
+	if rep.Class(GenerationMismatch).Count > 0 {
+		rr.NotRepairable = append(rr.NotRepairable, GenerationMismatch+" (Redis is remade from PostgreSQL's generation by `ut360 load --to redis --from postgres`)")
+	}
 	if rep.Class(UnexplainedBucket).Count > 0 {
 		rr.NotRepairable = append(rr.NotRepairable, UnexplainedBucket+" (nothing to rewrite was found; verify again)")
 	}

@@ -40,11 +40,15 @@ const (
 	// UnfinishedSwap: the loader's swap journal (<ns>:meta:swap) exists: a swap
 	// is in progress or was interrupted, and Redis may mix two generations.
 	UnfinishedSwap = "unfinished_swap"
+	// GenerationMismatch: PostgreSQL's live generation (the comment of its
+	// recommendations table) differs from the one meta:stats says the Redis
+	// snapshot was made from (pg_generation); both must be known.
+	GenerationMismatch = "generation_mismatch"
 )
 
 // Classes lists every class in report order.
 var Classes = []string{MissingInRedis, OrphanInRedis, FieldMismatch, IndexMismatch, TTL, Stats, SourceMismatch,
-	UnexplainedBucket, UnfinishedSwap}
+	UnexplainedBucket, UnfinishedSwap, GenerationMismatch}
 
 // FieldDiff is one field that differs. Expected is the upstream side
 // (PostgreSQL for Redis checks, the file for source checks), Actual the other.
@@ -330,6 +334,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if c := r.Class(UnfinishedSwap); c != nil && len(c.Examples) > 0 {
 		fmt.Fprintf(&b, "  swap     %s\n", c.Examples[0].Detail) // in full: it says what to run
+	}
+	if c := r.Class(GenerationMismatch); c != nil && len(c.Examples) > 0 {
+		fmt.Fprintf(&b, "  stores   %s\n", c.Examples[0].Detail) // in full: it says what to run
 	}
 	if r.ExpiredDuringRun > 0 {
 		fmt.Fprintf(&b, "  note     %d keys expired during the scan (not counted as corruption)\n", r.ExpiredDuringRun)

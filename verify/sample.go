@@ -90,6 +90,15 @@ func runSample(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClien
 	if journal != nil {
 		rep.add(unfinishedSwap(o.Keys, journal))
 	}
+	pgGen, err := pgGeneration(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	made, err := rdb.HGet(ctx, o.Keys.Stats(), dataset.StatPGGeneration).Result()
+	if err != nil && err != redis.Nil && !isServerError(err) {
+		return nil, fmt.Errorf("redis: read %s: %w", o.Keys.Stats(), err)
+	}
+	checkGeneration(rep, o.Keys, map[string]string{dataset.StatPGGeneration: made}, pgGen)
 	bad := map[string]bool{}
 	pl := newPlan()
 	for s := 0; s < len(isdns); s += fetchBatch {
