@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +39,24 @@ const HashtableCostPerSubscriber = 577
 // one warning that says what it costs and how to set it on the server, and
 // returns 0 (below min, exact value unknown). Only a connection fault is an
 // error.
+//
+// On a Redis Cluster every node (masters and replicas, which become masters
+// on a failover) is tuned; the lowest value in force is returned.
 func TuneRedis(ctx context.Context, rdb redis.UniversalClient, min int, log *slog.Logger) (int, error) {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		lowest := -1
+		err := cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
+			v, err := TuneRedis(ctx, c, min, log)
+			mu.Lock()
+			if lowest < 0 || v < lowest {
+				lowest = v
+			}
+			mu.Unlock()
+			return err
+		})
+		return max(lowest, 0), err
+	}
 	cfg, err := rdb.ConfigGet(ctx, "hash-max-listpack-value").Result()
 	if err != nil {
 		if !isReply(err) {

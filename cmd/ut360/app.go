@@ -20,6 +20,7 @@ import (
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/internal/progress"
 	"github.com/ut360/ut360/internal/redact"
+	"github.com/ut360/ut360/internal/redisconn"
 	"github.com/ut360/ut360/migrations"
 )
 
@@ -105,7 +106,7 @@ Exit codes: 0 ok · 1 a check failed (mismatch, threshold, regression) ·
 			&cli.StringFlag{Name: "pg", Value: defaultPG, EnvVars: []string{"UT360_PG_URL", "DATABASE_URL"},
 				Usage: "PostgreSQL URL; its search_path (e.g. ?search_path=tenant1) picks the schema"},
 			&cli.StringFlag{Name: "redis", Value: defaultRedis, EnvVars: []string{"UT360_REDIS_URL", "REDIS_URL"},
-				Usage: "Redis URL (redis://[:password@]host:port/db)"},
+				Usage: "Redis URL: redis://[:password@]host:port/db, or a cluster: redis+cluster://host1:port1,host2:port2"},
 			&cli.StringFlag{Name: "namespace", Value: dataset.DefaultNamespace, EnvVars: []string{"UT360_NAMESPACE"},
 				Usage: "Redis key prefix, so tenants and tests do not collide"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
@@ -262,9 +263,9 @@ func ensureDatabase(c *cli.Context) error {
 }
 
 // connectStores connects to both stores; close releases them.
-func connectStores(c *cli.Context) (pool *pgxpool.Pool, rdb *redis.Client, close func(), err error) {
-	if _, err := redis.ParseURL(c.String("redis")); err != nil { // a malformed URL is exit 2, whichever store is tried first
-		return nil, nil, nil, usageErr("--redis %s: %v", redact.URL(c.String("redis")), err)
+func connectStores(c *cli.Context) (pool *pgxpool.Pool, rdb redis.UniversalClient, close func(), err error) {
+	if _, err := redisconn.Parse(c.String("redis")); err != nil { // a malformed URL is exit 2, whichever store is tried first
+		return nil, nil, nil, usageErr("--redis: %v", err)
 	}
 	if pool, err = pgPool(c); err != nil {
 		return nil, nil, nil, err
@@ -276,17 +277,28 @@ func connectStores(c *cli.Context) (pool *pgxpool.Pool, rdb *redis.Client, close
 	return pool, rdb, func() { rdb.Close(); pool.Close() }, nil
 }
 
-// redisClient connects to Redis; a failure is a runtime fault (exit 3).
-func redisClient(c *cli.Context) (*redis.Client, error) {
+// redisClient connects to one Redis server (redis://, rediss://, unix://)
+// or a Redis Cluster (redis+cluster://h1:p1,h2:p2); a malformed URL is a
+// usage error (exit 2), a failure to connect a runtime fault (exit 3).
+func redisClient(c *cli.Context) (redis.UniversalClient, error) {
 	u := c.String("redis")
-	opt, err := redis.ParseURL(u)
+	cfg, err := redisconn.Parse(u)
 	if err != nil {
-		return nil, usageErr("--redis %s: %v", redact.URL(u), err)
+		return nil, usageErr("--redis: %v", err)
 	}
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(c.Context).Err(); err != nil {
-		rdb.Close()
-		return nil, redisConnError(u, opt.Username, err)
+	rdb, err := redisconn.Open(c.Context, u)
+	if err != nil {
+		var ue *redisconn.URLError
+		if errors.As(err, &ue) {
+			return nil, usageErr("--redis: %v", err)
+		}
+		user := ""
+		if cfg.Single != nil {
+			user = cfg.Single.Username
+		} else if cfg.Cluster != nil {
+			user = cfg.Cluster.Username
+		}
+		return nil, redisConnError(u, user, err)
 	}
 	return rdb, nil
 }
