@@ -66,3 +66,9 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# The CI performance gate locally (scripts/gate.sh, docs/ci.md): baseline and candidate runs,
+# bench compare; exits as the gate would. GATE_SLOW=1 make gate shows it failing.
+.PHONY: gate
+gate: services build
+	scripts/gate.sh

@@ -58,6 +58,9 @@ func TestCompare(t *testing.T) {
 	if c2 := Compare(base, nw, CompareOptions{MaxRegression: 0.5}); c2.Regressions() != 0 || c2.Failed() {
 		t.Errorf("with 50%% allowed: %d regressions", c2.Regressions())
 	}
+	if c3 := Compare(base, nw, CompareOptions{MaxRegression: 0.1, Metrics: []string{"p50", "throughput"}}); len(c3.Rows) != 4 || c3.Regressions() != 1 {
+		t.Errorf("p50 and throughput only: %d rows, %d regressions", len(c3.Rows), c3.Regressions())
+	}
 	var out bytes.Buffer
 	if err := WriteComparison(&out, c, "a", "b"); err != nil {
 		t.Fatal(err)
@@ -159,4 +162,33 @@ func sampleLognormal(n int, seed uint64) []time.Duration {
 		out[i] = time.Duration(float64(time.Millisecond) * math.Exp(0.5*r.NormFloat64()))
 	}
 	return out
+}
+
+// BestOf keeps, per scenario × store, the run with the lowest mean latency.
+func TestBestOf(t *testing.T) {
+	fast := resultWith("redis", spread(1000, time.Millisecond, 2*time.Millisecond), 0, 1)
+	slow := resultWith("redis", spread(1000, 3*time.Millisecond, 6*time.Millisecond), 0, 1)
+	pgA := resultWith("postgres", spread(1000, 2*time.Millisecond, 3*time.Millisecond), 0, 1)
+	pgB := resultWith("postgres", spread(1000, time.Millisecond, 3*time.Millisecond), 0, 1)
+	dead := &TargetResult{Target: "redis", Errors: 5}
+	got := BestOf([]*Summary{summaryOf(slow, pgA), summaryOf(fast, pgB), summaryOf(dead)})
+	rs := got.Scenarios[0].Results
+	if len(got.Scenarios) != 1 || len(rs) != 2 || rs[0] != fast || rs[1] != pgB {
+		t.Errorf("best of: %+v", rs)
+	}
+	// A run that met its thresholds wins over one with a lower mean that did not.
+	tail := resultWith("redis", append(spread(980, 200*time.Microsecond, 500*time.Microsecond), spread(20, 9*time.Millisecond, 10*time.Millisecond)...), 0, 1)
+	sa, sb := summaryOf(tail), summaryOf(fast)
+	for _, s := range []*Summary{sa, sb} {
+		s.Scenarios[0].Scenario.Thresholds.Redis = &Limits{P99: Duration(3 * time.Millisecond)}
+		s.Scenarios[0].Thresholds = Evaluate(s.Scenarios[0].Scenario, map[string]*TargetResult{"redis": s.Scenarios[0].Results[0]})
+	}
+	got = BestOf([]*Summary{sa, sb})
+	if got.Scenarios[0].Results[0] != fast || !got.Passed || !got.Scenarios[0].Thresholds[0].Pass {
+		t.Errorf("best of with thresholds: %+v passed %v", got.Scenarios[0].Results[0].Latency, got.Passed)
+	}
+	c := Compare(sa, sa, CompareOptions{MaxRegression: 0.1, Thresholds: true})
+	if len(c.Missed) != 1 || !c.Failed() {
+		t.Errorf("--thresholds: missed %v", c.Missed)
+	}
 }

@@ -184,7 +184,10 @@ func benchCompareCommand() *cli.Command {
 		Name:      "compare",
 		Usage:     "compare two bench runs; exit 1 on a regression or a missing scenario (the CI performance gate)",
 		ArgsUsage: "BASE NEW",
-		Description: `BASE and NEW are run folders (or their summary.json). For every scenario ×
+		Description: `BASE and NEW are run folders (or their summary.json); each may list several
+runs, comma-separated: every scenario × store then takes that side's steadiest
+run — one that met its thresholds, then the lowest mean latency (noise on a
+shared machine only slows runs down). For every scenario ×
 store it sets NEW against BASE per percentile (p50 p90 p99 p99.9), throughput
 and error rate, and says which rule decided each row:
 
@@ -192,7 +195,8 @@ and error rate, and says which rule decided each row:
                    confidence intervals of the percentile do not overlap: REGRESSION
   within noise     worse by more, but the intervals overlap: reported, not a
                    regression (with --strict: REGRESSION, rule "strict")
-  point estimate   throughput, or runs without histograms: worse by more is a REGRESSION
+  point estimate   throughput (its slowdown BASE÷NEW − 1: a halving is +100%), or runs
+                   without histograms: worse by more is a REGRESSION
   error rate rose  NEW's error rate above BASE's by more than 0.1 percentage point
   no successful operation   NEW has none where BASE had some
 
@@ -203,14 +207,23 @@ difference named, unless --allow-changed.
 
 Examples:
    ut360 bench compare results/BASE results/NEW --max-regression 10%
+   ut360 bench compare results/B1,results/B2 results/N1,results/N2
    ut360 bench compare base/summary.json new/summary.json --strict
+   ut360 bench compare BASE NEW --metric p50,throughput,error_rate --max-regression 100%
 
-Exit codes: 0 no regression · 1 a regression or a scenario missing from NEW ·
+With --thresholds, NEW's own thresholds count too (a scenario × store must
+meet them in at least one NEW run).
+
+Exit codes: 0 no regression · 1 a regression, a scenario missing from NEW or
+(--thresholds) a threshold missed ·
 2 runs not comparable (changed definitions) or bad usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "max-regression", Value: "10%", Usage: "allowed worsening, e.g. 10% or 0.1"},
 			&cli.BoolFlag{Name: "strict", Usage: "a change beyond --max-regression is a regression even inside the noise"},
 			&cli.BoolFlag{Name: "allow-changed", Usage: "compare scenarios whose definitions or dataset differ instead of refusing"},
+			&cli.BoolFlag{Name: "thresholds", Usage: "also fail when NEW missed one of its own thresholds (with several NEW runs: in every run, per scenario × store)"},
+			&cli.StringSliceFlag{Name: "metric", DefaultText: strings.Join(bench.CompareMetrics, ","),
+				Usage: "compare only these metrics (repeatable or comma-separated): " + strings.Join(bench.CompareMetrics, ", ")},
 		},
 		Action: func(c *cli.Context) error {
 			e := envOf(c)
@@ -221,15 +234,25 @@ Exit codes: 0 no regression · 1 a regression or a scenario missing from NEW ·
 			if err != nil {
 				return usageErr("--max-regression: %v", err)
 			}
-			base, err := bench.ReadSummary(c.Args().Get(0))
+			base, err := readRuns(c.Args().Get(0))
 			if err != nil {
-				return exitcode.Wrap(exitcode.Usage, err)
+				return err
 			}
-			nw, err := bench.ReadSummary(c.Args().Get(1))
+			nw, err := readRuns(c.Args().Get(1))
 			if err != nil {
-				return exitcode.Wrap(exitcode.Usage, err)
+				return err
 			}
-			cmp := bench.Compare(base, nw, bench.CompareOptions{MaxRegression: maxReg, Strict: c.Bool("strict"), AllowChanged: c.Bool("allow-changed")})
+			var metrics []string
+			for _, m := range c.StringSlice("metric") {
+				for _, x := range strings.Split(m, ",") {
+					if x = strings.TrimSpace(x); !slices.Contains(bench.CompareMetrics, x) {
+						return usageErr("--metric %q: must be one of %s", x, strings.Join(bench.CompareMetrics, ", "))
+					}
+					metrics = append(metrics, x)
+				}
+			}
+			cmp := bench.Compare(base, nw, bench.CompareOptions{MaxRegression: maxReg, Strict: c.Bool("strict"),
+				AllowChanged: c.Bool("allow-changed"), Metrics: metrics, Thresholds: c.Bool("thresholds")})
 			if err := bench.WriteComparison(e.stdout, cmp, c.Args().Get(0), c.Args().Get(1)); err != nil {
 				return err
 			}
@@ -248,11 +271,34 @@ Exit codes: 0 no regression · 1 a regression or a scenario missing from NEW ·
 				if len(cmp.Missing) > 0 {
 					why = append(why, "missing from NEW: "+strings.Join(cmp.Missing, ", "))
 				}
+				if len(cmp.Missed) > 0 {
+					why = append(why, fmt.Sprintf("%d threshold(s) missed by NEW", len(cmp.Missed)))
+				}
 				return exitcode.Wrap(exitcode.CheckFailed, fmt.Errorf("bench compare: %s", strings.Join(why, "; ")))
 			}
 			return nil
 		},
 	}
+}
+
+// readRuns reads one side of a comparison: a run folder or summary.json, or
+// several comma-separated, folded by bench.BestOf.
+func readRuns(arg string) (*bench.Summary, error) {
+	var runs []*bench.Summary
+	for _, p := range strings.Split(arg, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		s, err := bench.ReadSummary(p)
+		if err != nil {
+			return nil, exitcode.Wrap(exitcode.Usage, err)
+		}
+		runs = append(runs, s)
+	}
+	if len(runs) == 0 {
+		return nil, usageErr("bench compare: no run in %q", arg)
+	}
+	return bench.BestOf(runs), nil
 }
 
 func parsePercent(s string) (float64, error) {
