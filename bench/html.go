@@ -169,15 +169,16 @@ table{border-collapse:collapse;margin:.5em 0 1.5em} td,th{border:1px solid #ccc;
 td:first-child,th:first-child,td.l{text-align:left} .env{color:#555;font-size:.9em} svg{max-width:100%;height:auto}
 section{border-top:1px solid #ddd;padding-top:1em;margin-top:1.5em}
 th.store{text-align:center;background:#f3f3f3} td.none{text-align:center;color:#888} .note{color:#9a6700}
+.wide{overflow-x:auto} table.glance{font-size:.85em} table.glance td,table.glance th{white-space:nowrap;padding:.2em .45em}
 </style></head><body>
 <h1>ut360 bench — <span class="{{pf .S.Passed}}">{{pf .S.Passed}}</span></h1>
 <p class="env">{{.Env}}</p>
 <h2>At a glance</h2>
 <p>Latency in ms; threshold: the headline latency threshold (p99 where set), margin = threshold ÷ measured; result: every threshold of that scenario × store.</p>
-<table class="glance"><tr><th rowspan="2">scenario</th>{{range .Stores}}<th colspan="7" class="store">{{.}}</th>{{end}}</tr>
+<div class="wide"><table class="glance"><tr><th rowspan="2">scenario</th>{{range .Stores}}<th colspan="7" class="store">{{.}}</th>{{end}}</tr>
 <tr>{{range .Stores}}<th>p50</th><th>p99</th><th>p99.9</th><th>ops/s</th><th>threshold</th><th>margin</th><th>result</th>{{end}}</tr>
 {{range .Glance}}<tr><td>{{.Scenario}}</td>{{range .Cells}}{{if .Result}}<td>{{f2 .Result.Latency.P50}}</td><td>{{f2 .Result.Latency.P99}}</td><td>{{f2 .Result.Latency.P999}}</td><td>{{printf "%.0f" .Result.Throughput}}</td><td>{{.Threshold}}</td><td>{{.Margin}}</td><td class="{{pf .Pass}}">{{pf .Pass}}</td>{{else}}<td colspan="7" class="none">not run</td>{{end}}{{end}}</tr>
-{{end}}</table>
+{{end}}</table></div>
 {{range .Notes}}<p class="note">{{.}}</p>
 {{end}}<p>Latency in ms. Open model: from each operation's intended start (no coordinated omission). Closed model: raw, with coordinated-omission-corrected figures in summary.json and *.corrected.hgrm.</p>
 {{range .Charts}}{{$m := .SR.Scenario.Load.Model}}<section><h2>{{.SR.Scenario.Name}}</h2><p>{{.SR.Scenario.Description}}</p>
