@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/redisconn"
 )
 
 // Floor is the raw read floor of a verify: the time to stream every row out of
@@ -77,29 +79,32 @@ func floorRedis(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		var cursor uint64
+		var mu sync.Mutex
 		var batch []string
-		for {
-			keys, next, err := rdb.Scan(gctx, cursor, k.Pattern(), scanCount).Result()
-			if err != nil {
-				return fmt.Errorf("redis: scan: %w", err)
-			}
+		err := redisconn.ForEachMasterScan(gctx, rdb, k.Pattern(), scanCount, func(ctx context.Context, _ string, keys []string) error {
+			mu.Lock()
 			for _, key := range keys {
 				if strings.HasPrefix(key, k.RecPrefix()) || strings.HasPrefix(key, k.ProfilePrefix()) {
 					batch = append(batch, key)
 				}
 			}
-			if len(batch) >= fetchKeys || next == 0 && len(batch) > 0 {
-				if err := send(gctx, batches, batch); err != nil {
-					return err
-				}
-				batch = nil
+			var full []string
+			if len(batch) >= fetchKeys {
+				full, batch = batch, nil
 			}
-			if next == 0 {
+			mu.Unlock()
+			if full == nil {
 				return nil
 			}
-			cursor = next
+			return send(ctx, batches, full)
+		})
+		if err != nil {
+			return fmt.Errorf("redis: scan: %w", err)
 		}
+		if len(batch) > 0 {
+			return send(gctx, batches, batch)
+		}
+		return nil
 	})
 	for range workers {
 		g.Go(func() error {

@@ -9,15 +9,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zeebo/xxh3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/redisconn"
 )
+
+// scanCount is the SCAN COUNT hint (SCAN walks the whole keyspace, not just
+// the namespace); a variable so that tests can page a small keyspace.
+var scanCount int64 = 10000
+
+// scanPage, when set (tests), is called after each page a master returned.
+var scanPage func(node string, keys []string)
 
 // Redis scan tuning.
 const (
-	scanCount  = 10000 // SCAN COUNT hint (SCAN walks the whole keyspace, not just the namespace)
 	fetchKeys  = 500   // keys per HGETALL+PTTL pipeline
 	zrangeStep = 10000 // sorted-set members per ZRANGE
 )
@@ -30,10 +36,11 @@ const (
 )
 
 // isServerError reports whether err is a reply error of one command (e.g.
-// WRONGTYPE), as opposed to a connection fault.
+// WRONGTYPE), as opposed to a connection fault or a cluster in failover
+// (CLUSTERDOWN, TRYAGAIN, …: transient).
 func isServerError(err error) bool {
 	var re redis.Error
-	return errors.As(err, &re) && !errors.Is(err, redis.Nil)
+	return errors.As(err, &re) && !errors.Is(err, redis.Nil) && !transient(err)
 }
 
 // poison is the digest contribution of a hash that cannot be decoded: it
@@ -76,20 +83,16 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		seen := map[uint64]struct{}{} // SCAN may return a key twice
-		var cursor uint64
+		// Every master of a cluster (or the one server), concurrently; a
+		// failover restarts that master's scan without passing a key twice.
+		var mu sync.Mutex
 		batch := make([]string, 0, fetchKeys)
-		for {
-			keys, next, err := rdb.Scan(gctx, cursor, k.Pattern(), scanCount).Result()
-			if err != nil {
-				return fmt.Errorf("redis: scan %s: %w", k.Pattern(), err)
+		err := redisconn.ForEachMasterScan(gctx, rdb, k.Pattern(), scanCount, func(ctx context.Context, node string, keys []string) error {
+			if scanPage != nil {
+				scanPage(node, keys)
 			}
+			mu.Lock()
 			for _, key := range keys {
-				h := xxh3.HashString(key)
-				if _, dup := seen[h]; dup {
-					continue
-				}
-				seen[h] = struct{}{}
 				switch f, _ := classify(k, key); f {
 				case famRec, famProfile:
 					batch = append(batch, key)
@@ -104,16 +107,18 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 					}
 				}
 			}
+			var full []string
 			if len(batch) >= fetchKeys {
-				if err := send(gctx, batches, batch); err != nil {
-					return err
-				}
-				batch = make([]string, 0, fetchKeys)
+				full, batch = batch, make([]string, 0, fetchKeys)
 			}
-			if next == 0 {
-				break
+			mu.Unlock()
+			if full == nil {
+				return nil
 			}
-			cursor = next
+			return send(ctx, batches, full)
+		})
+		if err != nil {
+			return fmt.Errorf("redis: scan %s: %w", k.Pattern(), err)
 		}
 		if len(batch) > 0 {
 			return send(gctx, batches, batch) // every worker may have stopped on an error
@@ -143,7 +148,8 @@ func scanRedis(ctx context.Context, rdb redis.UniversalClient, o *Options, mk fu
 			return nil, nil, err
 		}
 	}
-	stats, err := rdb.HGetAll(ctx, k.Stats()).Result()
+	var stats map[string]string
+	err := retry(ctx, rdb, func() (err error) { stats, err = rdb.HGetAll(ctx, k.Stats()).Result(); return err })
 	if err != nil && !isServerError(err) {
 		return nil, nil, fmt.Errorf("redis: read %s: %w", k.Stats(), err)
 	}
@@ -164,25 +170,35 @@ type hashRead struct {
 }
 
 // readHashes reads keys with one pipeline of HGETALL + PTTL.
+// On a cluster the pipeline is split by node, and run again as a whole
+// after a failover (retry).
 func readHashes(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]hashRead, error) {
 	hg := make([]*redis.MapStringStringCmd, len(keys))
 	pt := make([]*redis.DurationCmd, len(keys))
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, key := range keys {
-			hg[i] = p.HGetAll(ctx, key)
-			pt[i] = p.PTTL(ctx, key)
+	err := retry(ctx, rdb, func() error {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, key := range keys {
+				hg[i] = p.HGetAll(ctx, key)
+				pt[i] = p.PTTL(ctx, key)
+			}
+			return nil
+		})
+		if err != nil && !isServerError(err) {
+			return err
+		}
+		for i := range keys {
+			if err := firstFault(hg[i], pt[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil && !isServerError(err) {
+	if err != nil {
 		return nil, fmt.Errorf("redis: read hashes: %w", err)
 	}
 	out := make([]hashRead, len(keys))
 	for i := range keys {
 		out[i] = hashRead{fields: hg[i].Val(), ttl: pt[i].Val(), err: hg[i].Err()}
-		if e := pt[i].Err(); e != nil && !isServerError(e) {
-			return nil, fmt.Errorf("redis: pttl: %w", e)
-		}
 	}
 	return out, nil
 }
@@ -257,7 +273,11 @@ func digestIndex(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys,
 	switch kind {
 	case idxService:
 		for start := int64(0); ; start += zrangeStep {
-			zs, err := rdb.ZRangeWithScores(ctx, key, start, start+zrangeStep-1).Result()
+			var zs []redis.Z
+			err := retry(ctx, rdb, func() (err error) {
+				zs, err = rdb.ZRangeWithScores(ctx, key, start, start+zrangeStep-1).Result()
+				return err
+			})
 			if err != nil {
 				return sc.indexFault(t, key, err)
 			}
@@ -271,7 +291,8 @@ func digestIndex(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys,
 			}
 		}
 	default:
-		ms, err := rdb.SMembers(ctx, key).Result()
+		var ms []string
+		err := retry(ctx, rdb, func() (err error) { ms, err = rdb.SMembers(ctx, key).Result(); return err })
 		if err != nil {
 			return sc.indexFault(t, key, err)
 		}
@@ -307,22 +328,39 @@ func lookupMembers(ctx context.Context, rdb redis.UniversalClient, k dataset.Key
 			z         *redis.FloatCmd
 			s         *redis.BoolCmd
 		}
-		probes := make([]probe, 0, len(batch)*len(indexKeys))
-		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, isdn := range batch {
-				for _, key := range indexKeys {
-					pr := probe{isdn: isdn, key: key}
-					if strings.HasPrefix(key, k.IndexPrefix()+idxService+":") {
-						pr.z = p.ZScore(ctx, key, isdn)
-					} else {
-						pr.s = p.SIsMember(ctx, key, isdn)
+		var probes []probe
+		err := retry(ctx, rdb, func() error {
+			probes = make([]probe, 0, len(batch)*len(indexKeys))
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, isdn := range batch {
+					for _, key := range indexKeys {
+						pr := probe{isdn: isdn, key: key}
+						if strings.HasPrefix(key, k.IndexPrefix()+idxService+":") {
+							pr.z = p.ZScore(ctx, key, isdn)
+						} else {
+							pr.s = p.SIsMember(ctx, key, isdn)
+						}
+						probes = append(probes, pr)
 					}
-					probes = append(probes, pr)
+				}
+				return nil
+			})
+			if err != nil && !isServerError(err) && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			for _, pr := range probes {
+				if pr.z != nil {
+					err = firstFault(pr.z)
+				} else {
+					err = firstFault(pr.s)
+				}
+				if err != nil {
+					return err
 				}
 			}
 			return nil
 		})
-		if err != nil && !isServerError(err) && !errors.Is(err, redis.Nil) {
+		if err != nil {
 			return nil, fmt.Errorf("redis: index lookup: %w", err)
 		}
 		for _, pr := range probes {
@@ -343,7 +381,8 @@ func lookupMembers(ctx context.Context, rdb redis.UniversalClient, k dataset.Key
 // there that the loader did not finish with.
 func readSwapJournal(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys) (map[string]string, error) {
 	key := k.SwapJournal()
-	j, err := rdb.HGetAll(ctx, key).Result()
+	var j map[string]string
+	err := retry(ctx, rdb, func() (err error) { j, err = rdb.HGetAll(ctx, key).Result(); return err })
 	switch {
 	case isServerError(err):
 		return map[string]string{"state": "(unreadable: " + err.Error() + ")"}, nil

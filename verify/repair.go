@@ -150,8 +150,14 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	}
 	at := expireAt(st.stats, o.TTL, time.Now())
 	k := o.Keys
+	// One key per command: keys of different cluster slots cannot share one.
 	for start := 0; start < len(p.deleteKeys); start += fetchBatch {
-		if err := rdb.Unlink(ctx, p.deleteKeys[start:min(start+fetchBatch, len(p.deleteKeys))]...).Err(); err != nil {
+		err := pipeline(ctx, rdb, func(pp redis.Pipeliner) {
+			for _, key := range p.deleteKeys[start:min(start+fetchBatch, len(p.deleteKeys))] {
+				pp.Unlink(ctx, key)
+			}
+		})
+		if err != nil {
 			return nil, fmt.Errorf("repair: unlink: %w", err)
 		}
 	}
@@ -171,7 +177,7 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	}); err != nil {
 		return nil, err
 	}
-	_, err = rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
+	err = pipeline(ctx, rdb, func(pp redis.Pipeliner) {
 		for _, key := range p.ttlKeys {
 			pp.PExpireAt(ctx, key, at)
 		}
@@ -192,7 +198,6 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 		if len(p.stats) > 0 {
 			pp.HSet(ctx, k.Stats(), p.stats)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("repair: index, TTL and stats writes: %w", err)
@@ -201,8 +206,18 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 	return rr, nil
 }
 
-// rewrite replaces whole hashes with their PostgreSQL rows, one MULTI/EXEC per
-// batch so a reader never sees a half-written hash.
+// rewriteHash replaces one hash atomically (KEYS[1]; ARGV[1] the expiry in
+// Unix milliseconds, then field, value, …), so a reader never sees it
+// half-written. A script of one key is one slot: it runs on a cluster too,
+// where a MULTI over several keys would be refused (CROSSSLOT).
+var rewriteHash = redis.NewScript(`
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`)
+
+// rewrite replaces whole hashes with their PostgreSQL rows, each in one
+// script (rewriteHash), pipelined per batch.
 func rewrite(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, isdns []string, at time.Time,
 	fields func(*pgRows, string) (string, []string)) error {
 	for start := 0; start < len(isdns); start += fetchBatch {
@@ -211,27 +226,37 @@ func rewrite(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient,
 		if err != nil {
 			return err
 		}
-		_, err = rdb.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+		err = pipeline(ctx, rdb, func(pp redis.Pipeliner) {
 			for _, isdn := range batch {
 				key, fv := fields(pr, isdn)
 				if key == "" {
 					continue // the row vanished since the comparison
 				}
-				args := make([]any, len(fv))
-				for i, v := range fv {
-					args[i] = v
+				args := make([]any, 0, len(fv)+1)
+				args = append(args, at.UnixMilli())
+				for _, v := range fv {
+					args = append(args, v)
 				}
-				pp.Del(ctx, key)
-				pp.HSet(ctx, key, args...)
-				pp.PExpireAt(ctx, key, at)
+				// EVAL, not EVALSHA: a master promoted by a failover may not
+				// have the script cached.
+				rewriteHash.Eval(ctx, pp, []string{key}, args...)
 			}
-			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("repair: rewrite hashes: %w", err)
 		}
 	}
 	return nil
+}
+
+// pipeline sends the single-key commands fill queues in one pipeline (split
+// by node on a cluster), run again after a failover; every command is safe to
+// repeat. The first error of any command is returned.
+func pipeline(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) error {
+	return retry(ctx, rdb, func() error {
+		_, err := rdb.Pipelined(ctx, func(pp redis.Pipeliner) error { fill(pp); return nil })
+		return err
+	})
 }
 
 // pgIndexKeys lists the index keys PostgreSQL's rows imply.

@@ -6,12 +6,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ut360/ut360/dataset"
+	"github.com/ut360/ut360/internal/redisconn"
 )
 
 // z95 is the normal quantile of a two-sided 95% interval.
@@ -94,7 +96,11 @@ func runSample(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClien
 	if err != nil {
 		return nil, err
 	}
-	made, err := rdb.HGet(ctx, o.Keys.Stats(), dataset.StatPGGeneration).Result()
+	var made string
+	err = retry(ctx, rdb, func() (err error) {
+		made, err = rdb.HGet(ctx, o.Keys.Stats(), dataset.StatPGGeneration).Result()
+		return err
+	})
 	if err != nil && err != redis.Nil && !isServerError(err) {
 		return nil, fmt.Errorf("redis: read %s: %w", o.Keys.Stats(), err)
 	}
@@ -122,26 +128,24 @@ func runSample(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClien
 	return rep, nil
 }
 
-// listIndexKeys returns every index key of the namespace's key scheme.
+// listIndexKeys returns every index key of the namespace's key scheme, from
+// every master of a cluster.
 func listIndexKeys(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys) ([]string, error) {
 	pattern := strings.TrimSuffix(k.Pattern(), "*") + "idx:*"
-	seen := map[string]bool{}
+	var mu sync.Mutex
 	var out []string
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, pattern, scanCount).Result()
-		if err != nil {
-			return nil, fmt.Errorf("redis: scan %s: %w", pattern, err)
-		}
+	err := redisconn.ForEachMasterScan(ctx, rdb, pattern, scanCount, func(_ context.Context, _ string, keys []string) error {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, key := range keys {
-			if f, _ := classify(k, key); f == famIndex && !seen[key] {
-				seen[key] = true
+			if f, _ := classify(k, key); f == famIndex {
 				out = append(out, key)
 			}
 		}
-		if next == 0 {
-			return out, nil
-		}
-		cursor = next
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: scan %s: %w", pattern, err)
 	}
+	return out, nil
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -255,8 +253,8 @@ func TestForEachMasterScanFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := masters[rand.IntN(len(masters))]
-	pid := redisPID(t, cc, victim)
-	restartAfter(t, cc)
+	pid := testenv.ClusterNodePID(t, victim)
+	testenv.RestartClusterAfter(t, cc)
 
 	// A separate client with the failover hook writes to a key of the
 	// victim's shard until it succeeds: the time a client needs after a kill.
@@ -341,67 +339,6 @@ func watchPromotion(survivor *redis.Client, slot uint16, victim string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// redisPID is the pid of the local redis-server at addr (INFO server), after
-// checking it is a loopback redis-server of this machine.
-func redisPID(t *testing.T, cc *redis.ClusterClient, addr string) int {
-	t.Helper()
-	host, _, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		t.Fatalf("the failover test kills a local node: %s is not on loopback", addr)
-	}
-	var pid int
-	err := cc.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
-		if m.Options().Addr != addr {
-			return nil
-		}
-		info, err := m.Info(ctx, "server").Result()
-		for _, line := range strings.Split(info, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-				pid, _ = strconv.Atoi(v)
-			}
-		}
-		return err
-	})
-	if err != nil || pid == 0 {
-		t.Fatalf("pid of %s: %v", addr, err)
-	}
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmd), "redis-server") {
-		t.Fatalf("pid %d of %s is not a local redis-server (%q, %v)", pid, addr, cmd, err)
-	}
-	return pid
-}
-
-// restartAfter restarts, when the test ends, what the test killed:
-// scripts/cluster.sh up (on the cluster's first port) restarts the node once
-// its replica has taken over, and waits until the cluster is healthy.
-func restartAfter(t *testing.T, cc *redis.ClusterClient) {
-	t.Helper()
-	base := 65536
-	var mu sync.Mutex
-	err := cc.ForEachShard(context.Background(), func(_ context.Context, c *redis.Client) error {
-		_, p, _ := net.SplitHostPort(c.Options().Addr)
-		n, err := strconv.Atoi(p)
-		mu.Lock()
-		base = min(base, n)
-		mu.Unlock()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		start := time.Now()
-		cmd := exec.Command("../../scripts/cluster.sh", "up", "--port", strconv.Itoa(base))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Errorf("scripts/cluster.sh up: %v\n%s", err, out)
-			return
-		}
-		t.Logf("scripts/cluster.sh up (%.1f s):\n%s", time.Since(start).Seconds(), out)
-	})
 }
 
 // keyOn returns a key of the namespace that lives on master addr.

@@ -1,0 +1,95 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClusterNodePID is the pid of the redis-server at addr (INFO server), after
+// checking that it is a loopback redis-server of this machine: for fault
+// tests (ClusterExclusive) that kill a node.
+func ClusterNodePID(t testing.TB, addr string) int {
+	t.Helper()
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Fatalf("a fault test kills a local node: %s is not on loopback", addr)
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatalf("INFO on %s: %v", addr, err)
+	}
+	var pid int
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if pid == 0 || err != nil || !strings.Contains(string(cmd), "redis-server") {
+		t.Fatalf("pid %d of %s is not a local redis-server (%q, %v)", pid, addr, cmd, err)
+	}
+	return pid
+}
+
+// RestartClusterAfter runs scripts/cluster.sh up (on the cluster's first
+// port) when the test ends: it restarts a killed node once its replica has
+// taken over, and waits until the cluster is healthy again.
+func RestartClusterAfter(t testing.TB, cc *redis.ClusterClient) {
+	t.Helper()
+	first := 65536
+	var mu sync.Mutex
+	err := cc.ForEachShard(context.Background(), func(_ context.Context, c *redis.Client) error {
+		_, p, _ := net.SplitHostPort(c.Options().Addr)
+		n, err := strconv.Atoi(p)
+		mu.Lock()
+		first = min(first, n)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := repoFile("scripts/cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		out, err := exec.Command(script, "up", "--port", strconv.Itoa(first)).CombinedOutput()
+		if err != nil {
+			t.Errorf("scripts/cluster.sh up: %v\n%s", err, out)
+			return
+		}
+		t.Logf("scripts/cluster.sh up:\n%s", out)
+	})
+}
+
+// repoFile finds rel in the module root, the nearest directory above the
+// test's working directory that holds go.mod.
+func repoFile(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, rel), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s: no go.mod above the working directory", rel)
+		}
+		dir = parent
+	}
+}
