@@ -585,7 +585,7 @@ func (s *redisStage) scanStage(ctx context.Context, fn func([]string) error) err
 // are serialised.
 func (s *redisStage) scan(ctx context.Context, pattern string, fn func([]string) error) error {
 	var mu sync.Mutex
-	return redisconn.ForEachMasterScan(ctx, s.rdb, pattern, 10000, func(_ context.Context, _ string, keys []string) error {
+	return redisconn.ForEachMasterScan(ctx, s.rdb, pattern, 1000, func(_ context.Context, _ string, keys []string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		return fn(keys)
