@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ut360/ut360/dataset"
-	"github.com/ut360/ut360/internal/demo"
+	"github.com/ut360/ut360/demo"
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/loader"
 )
