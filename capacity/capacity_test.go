@@ -172,3 +172,17 @@ func TestMeasureLoadedStores(t *testing.T) {
 		t.Errorf("capacity.svg is not a chart with its legend")
 	}
 }
+
+func TestParseMemory(t *testing.T) {
+	for in, want := range map[string]int64{"8gb": 8 << 30, "8GB": 8 << 30, "12g": 12e9, "4096mb": 4 << 30, "1.5gb": 3 << 29,
+		"100m": 100e6, "64kb": 64 << 10, "2k": 2000, "1000000": 1e6, " 3b ": 3} {
+		if got, err := ParseMemory(in); err != nil || got != want {
+			t.Errorf("ParseMemory(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "gb", "-1gb", "0", "lots", "8 tb"} {
+		if _, err := ParseMemory(in); err == nil {
+			t.Errorf("ParseMemory(%q) accepted", in)
+		}
+	}
+}

@@ -24,6 +24,14 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4
 {{range .Projections}}<tr><td>{{.Subscribers}}</td><td>{{gb .RedisBytes}}</td><td>{{gb .RedisMaxMemory}}</td><td>{{gb .PGBytes}}</td><td>{{gb .PGPeakBytes}}</td><td>{{gb .PGDiskBytes}}</td><td>{{secs .LoadSeconds}}</td><td>{{secs .VerifySeconds}}</td></tr>
 {{end}}</table>
 <p>Eviction policy: <code>{{.Eviction}}</code> — {{.EvictionWhy}}.</p>
+{{with .Cluster}}<h2>Redis Cluster</h2>
+<p>Masters needed with maxmemory {{gb .MasterMaxMemory}} each ({{.MaxMemorySource}}), including the 2× peak of a load (0: no number of masters suffices). Model: {{.Model}}.</p>
+<table><tr><th>subscribers</th><th>masters needed</th><th>busiest master at peak</th><th>masters without the peak</th><th>biggest index key</th></tr>
+{{range .Sizes}}<tr><td>{{.Subscribers}}</td><td>{{.MastersNeeded}}</td><td>{{gb .BusiestPeakBytes}}</td><td>{{.SteadyMasters}}</td><td>{{gb .BiggestIndexBytes}}</td></tr>
+{{end}}</table>{{end}}
+{{with .Measured.Cluster}}<table><tr><th>master</th><th>slots</th><th>index keys</th><th>namespace bytes (est.)</th><th>used_memory</th></tr>
+{{range .Masters}}<tr><td>{{.Addr}}</td><td>{{.Slots}}</td><td>{{len .IndexKeys}}</td><td>{{mb .Bytes}}</td><td>{{mbi .UsedMemory}}</td></tr>
+{{end}}</table><p>Biggest index key: <code>{{.Biggest.Key}}</code> on {{.Biggest.Master}}, {{mb .Biggest.Bytes}}.</p>{{end}}
 <h2>Against the documented footprint ({{.Reference.Subscribers}} subscribers)</h2>
 <table><tr><th>store</th><th>ut360</th><th>documented</th><th>ratio</th></tr>
 <tr><td>Redis</td><td>{{mbi .Reference.RedisBytes}}</td><td>{{mbi .Reference.DocRedisBytes}}</td><td>{{printf "%.2f×" .Reference.RedisVsDoc}}</td></tr>

@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -70,6 +72,10 @@ type Measurement struct {
 	VerifySeconds    float64    `json:"verify_seconds,omitempty"`
 	VerifySource     string     `json:"verify_source,omitempty"`
 	VerifySubscriber int64      `json:"verify_subscribers,omitempty"`
+	// IndexKeys are the index keys and meta:stats, each measured whole.
+	IndexKeys []IndexKey `json:"redis_index_keys,omitempty"`
+	// Cluster is the per-master view on a Redis Cluster (nil on one server).
+	Cluster *ClusterMeasurement `json:"redis_cluster,omitempty"`
 }
 
 // MeasureOptions configures Measure.
@@ -166,19 +172,13 @@ func infoField(info, field string) string {
 
 func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptions, m *Measurement) error {
 	k := o.Keys
-	info, err := rdb.Info(ctx, "memory", "server").Result()
+	// INFO and CONFIG GET on every master of a cluster (one server: itself);
+	// used_memory is summed over the masters.
+	masters, err := measureInfo(ctx, rdb, m)
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return err
 	}
-	m.RedisVersion = infoField(info, "redis_version")
-	m.RedisUsedMemory, _ = strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
-	m.RedisUsedDataset, _ = strconv.ParseInt(infoField(info, "used_memory_dataset"), 10, 64)
-	if cfg, err := rdb.ConfigGet(ctx, "hash-max-listpack-*").Result(); err == nil {
-		m.RedisListpackValue, m.RedisListpackEntrys = cfg["hash-max-listpack-value"], cfg["hash-max-listpack-entries"]
-	} else {
-		// Managed services refuse CONFIG: the report says so instead of a blank.
-		m.RedisListpackValue, m.RedisListpackEntrys = "unknown (CONFIG refused)", "unknown"
-	}
+	m.RedisListpackValue, m.RedisListpackEntrys = listpackConfig(ctx, rdb)
 	stats, err := rdb.HGetAll(ctx, k.Stats()).Result()
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
@@ -219,6 +219,16 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 	}
 	sort.Strings(indexKeys)
 	wholeKeys := append(indexKeys, k.Stats()) // measured whole, not sampled
+	var owner []string                        // the master of each slot, on a cluster
+	cc, clustered := rdb.(*redis.ClusterClient)
+	if clustered {
+		if owner, err = slotOwners(ctx, cc); err != nil {
+			return err
+		}
+	}
+	if m.IndexKeys, err = measureWholeKeys(ctx, rdb, wholeKeys, owner); err != nil {
+		return err
+	}
 	for _, fam := range []struct{ name, prefix string }{
 		{"idx:service", k.IndexPrefix() + "service:"},
 		{"idx:risk", k.IndexPrefix() + "risk:"},
@@ -244,7 +254,36 @@ func measureRedis(ctx context.Context, rdb redis.UniversalClient, o MeasureOptio
 	if m.RedisLoadDelta > 0 {
 		m.RedisDeltaRatio = m.RedisBytes / float64(m.RedisLoadDelta)
 	}
+	if clustered {
+		measureCluster(m, k, owner, masters, isdns)
+	}
 	return nil
+}
+
+// listpackConfig is hash-max-listpack-value and -entries as the masters have
+// them (every distinct value, when they differ); managed services refuse
+// CONFIG, and the report says so instead of a blank.
+func listpackConfig(ctx context.Context, rdb redis.UniversalClient) (value, entries string) {
+	var mu sync.Mutex
+	var values, entrys []string
+	err := forMasters(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+		cfg, err := c.ConfigGet(ctx, "hash-max-listpack-*").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		values, entrys = append(values, cfg["hash-max-listpack-value"]), append(entrys, cfg["hash-max-listpack-entries"])
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return "unknown (CONFIG refused)", "unknown"
+	}
+	distinct := func(vs []string) string {
+		slices.Sort(vs)
+		return strings.Join(slices.Compact(vs), " / ")
+	}
+	return distinct(values), distinct(entrys)
 }
 
 func sampleISDNs(ctx context.Context, rdb redis.UniversalClient, k dataset.Keys, n int) ([]string, error) {

@@ -26,6 +26,11 @@ type Options struct {
 	MaxMemoryUse float64
 	// DiskHeadroom multiplies PostgreSQL's peak disk (default 1.3).
 	DiskHeadroom float64
+	// MasterMaxMemory is the maxmemory of one Redis Cluster master to size
+	// a cluster with (bytes). Measured on a cluster, 0 means the masters'
+	// common maxmemory, else DefaultMasterMaxMemory; measured on one server,
+	// 0 means no cluster sizing.
+	MasterMaxMemory int64 `json:",omitempty"`
 }
 
 // Projection is the projected cost at one subscriber count.
@@ -55,6 +60,9 @@ type Plan struct {
 	Eviction      string        `json:"eviction_policy"`
 	EvictionWhy   string        `json:"eviction_policy_reason"`
 	Reference     ReferenceNote `json:"reference"`
+	// Cluster says how many Redis Cluster masters each size needs (nil when
+	// measured on one server without Options.MasterMaxMemory).
+	Cluster *ClusterPlan `json:"cluster,omitempty"`
 }
 
 // ReferenceNote compares the measurement, scaled to the reference size, with SPEC §5.
@@ -105,6 +113,7 @@ func Project(m *Measurement, o Options) *Plan {
 	for _, n := range o.Sizes {
 		p.Projections = append(p.Projections, p.at(n))
 	}
+	p.Cluster = p.clusterPlan()
 	ref := p.at(ReferenceSubscribers)
 	p.Reference = ReferenceNote{
 		Subscribers: ReferenceSubscribers, RedisBytes: ref.RedisBytes, PGBytes: ref.PGBytes,

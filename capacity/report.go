@@ -79,6 +79,7 @@ func (p *Plan) Markdown(w io.Writer, chart string) {
 	if chart != "" {
 		fmt.Fprintf(w, "![footprint against subscribers](%s)\n\n", chart)
 	}
+	p.clusterMarkdown(w)
 	r := p.Reference
 	fmt.Fprintf(w, "## Against the documented footprint (SPEC §5, %d subscribers)\n\n| store | ut360 | documented | ratio |\n|---|---:|---:|---:|\n", r.Subscribers)
 	fmt.Fprintf(w, "| Redis | %s | %s | %.2f× |\n| PostgreSQL | %s | %s | %.2f× |\n\n", MB(float64(r.RedisBytes)), MB(float64(r.DocRedisBytes)), r.RedisVsDoc,
@@ -215,5 +216,78 @@ func (p *Plan) TextSummary(w io.Writer) {
 			GB(float64(pr.RedisBytes)), GB(float64(pr.RedisMaxMemory)), GB(float64(pr.PGBytes)), GB(float64(pr.PGDiskBytes)),
 			secs(pr.LoadSeconds), secs(pr.VerifySeconds))
 	}
+	if cp := p.Cluster; cp != nil {
+		for _, cs := range cp.Sizes {
+			fmt.Fprintf(&b, "  cluster at %d: %s masters of maxmemory %s (busiest master %s at the 2× peak of a load; %s without it)\n",
+				cs.Subscribers, mastersText(cs.MastersNeeded), GB(float64(cp.MasterMaxMemory)), GB(float64(cs.BusiestPeakBytes)),
+				mastersText(cs.SteadyMasters))
+		}
+		if c := m.Cluster; c != nil {
+			fmt.Fprintf(&b, "  biggest index key %s on %s: %s now\n", c.Biggest.Key, c.Biggest.Master, MB(c.Biggest.Bytes))
+		}
+	}
 	fmt.Fprint(w, b.String())
+}
+
+// mastersText is a number of masters, or "no number of" when none suffices.
+func mastersText(n int) string {
+	if n == 0 {
+		return "no number of"
+	}
+	return fmt.Sprint(n)
+}
+
+// clusterMarkdown writes the Redis Cluster section: the measured masters
+// and the masters each size needs.
+func (p *Plan) clusterMarkdown(w io.Writer) {
+	cp, c := p.Cluster, p.Measured.Cluster
+	if cp == nil {
+		return
+	}
+	fmt.Fprintf(w, "## Redis Cluster\n\n")
+	if c != nil {
+		fmt.Fprintf(w, "Measured on %d masters. Per-subscriber keys are spread by hash slot; each index key sits whole on one master.\n\n", len(c.Masters))
+		fmt.Fprintf(w, "| master | slots | sampled keys here | index keys | index bytes | namespace bytes (est.) | used_memory | maxmemory |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, ms := range c.Masters {
+			fmt.Fprintf(w, "| %s | %d | %.1f%% | %d | %s | %s | %s | %s |\n", ms.Addr, ms.Slots, 100*ms.SampledShare, len(ms.IndexKeys),
+				MB(ms.IndexBytes), MB(ms.Bytes), MB(float64(ms.UsedMemory)), maxmemoryText(ms.MaxMemory))
+		}
+		fmt.Fprintf(w, "\nBiggest index key: `%s` on %s, %s now (%.1f%% of the namespace).\n\n", c.Biggest.Key, c.Biggest.Master,
+			MB(c.Biggest.Bytes), 100*c.Biggest.Bytes/max(p.Measured.RedisBytes, 1))
+	}
+	fmt.Fprintf(w, "Masters needed with maxmemory %s each (%s; data ≤ %.0f%% of it, %s usable), including the 2× peak of a load. Model: %s.\n\n",
+		GB(float64(cp.MasterMaxMemory)), cp.MaxMemorySource, p.Options.MaxMemoryUse*100, GB(float64(cp.Usable)), cp.Model)
+	fmt.Fprintf(w, "| subscribers | masters needed | busiest master at peak | masters without the peak | biggest index key |")
+	if c != nil {
+		fmt.Fprintf(w, " the measured %d masters at peak |", len(c.Masters))
+	}
+	fmt.Fprintf(w, "\n|---:|---:|---:|---:|---:|")
+	if c != nil {
+		fmt.Fprintf(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, cs := range cp.Sizes {
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s |", cs.Subscribers, mastersText(cs.MastersNeeded), GB(float64(cs.BusiestPeakBytes)),
+			mastersText(cs.SteadyMasters), GB(float64(cs.BiggestIndexBytes)))
+		if c != nil {
+			var parts []string
+			for _, mp := range cs.Measured {
+				verdict := "fits"
+				if !mp.Fits {
+					verdict = "too big"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s (%s)", mp.Addr, GB(float64(mp.PeakBytes)), verdict))
+			}
+			fmt.Fprintf(w, " %s |", strings.Join(parts, "; "))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+func maxmemoryText(b int64) string {
+	if b == 0 {
+		return "none"
+	}
+	return GB(float64(b))
 }

@@ -33,3 +33,25 @@ func ParseSizes(s string) ([]int64, error) {
 	}
 	return out, nil
 }
+
+// ParseMemory parses a memory size the way redis.conf writes maxmemory:
+// a number with an optional unit, 1k = 1000, 1kb = 1024, 1m = 10^6,
+// 1mb = 1024², 1g = 10^9, 1gb = 1024³ (any case), e.g. "8gb", "12.5g".
+func ParseMemory(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v <= 0 || v*mult > 1<<50 {
+		return 0, fmt.Errorf("memory size %q: want a positive size like 8gb, 12g or 4096mb (redis.conf units)", s)
+	}
+	return int64(v * mult), nil
+}
