@@ -3,9 +3,13 @@ package loader
 import (
 	"context"
 	"strconv"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -107,4 +111,118 @@ func TestLoadOnCluster(t *testing.T) {
 	if risk != n || st[dataset.StatIndexRiskMembers] != strconv.Itoa(n) || st[dataset.StatFingerprint] != sum.Fingerprint {
 		t.Errorf("risk members %d, meta:stats %v", risk, st)
 	}
+}
+
+// killMasterOf kills (SIGKILL) the master that serves key.
+func killMasterOf(t *testing.T, cc *redis.ClusterClient, key string) {
+	t.Helper()
+	m, err := cc.MasterForKey(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(testenv.ClusterNodePID(t, m.Options().Addr), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the master %s of %s", m.Options().Addr, key)
+}
+
+// TestLoadOnClusterFaults: a master killed (kill -9) while the load stages,
+// and another while it swaps. Staging: the load either completes after the
+// failover with every staged key proved present, or fails with the live
+// snapshot intact. Swap: the load fails with the journal kept, and a rerun
+// after the failover finishes the swap: every key live, nothing staged.
+func TestLoadOnClusterFaults(t *testing.T) {
+	cc := testenv.ClusterExclusive(t)
+	testenv.RestartClusterAfter(t, cc)
+	s := newClusterStores(t, cc)
+	ctx := context.Background()
+	const n = 1500
+	dirs := make([]string, 3)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+		if _, err := dataset.Generate(ctx, dataset.GenOptions{Subscribers: n, Seed: 9, Out: dirs[i], Day: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day1 := s.load(t, dirs[0])
+	opts := func(dir string) Options {
+		return Options{Data: dir, Postgres: true, Redis: true, Keys: s.keys, RejectsPath: "-"}
+	}
+	// until retries fn while the cluster fails over (about 3.5 s).
+	until := func(what string, fn func() error) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := fn()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after the failover: %v", what, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	complete := func(when, fingerprint string) {
+		t.Helper()
+		until("read back", func() error {
+			fams := s.keysOnCluster(t)
+			fp := s.cc.HGet(ctx, s.keys.Stats(), dataset.StatFingerprint).Val()
+			if fingerprint == "" { // the generation PostgreSQL holds
+				g, err := PGGeneration(ctx, s.pool)
+				if err != nil {
+					return err
+				}
+				fingerprint, fp = strconv.FormatInt(g, 10), s.cc.HGet(ctx, s.keys.Stats(), dataset.StatGeneration).Val()
+			}
+			if fams["rec"] != n || fams["profile"] != n || fams["stage"] != 0 || fp != fingerprint {
+				return fmt.Errorf("%s: keys %v, fingerprint %s (want %d each, nothing staged, %s)", when, fams, fp, n, fingerprint)
+			}
+			return nil
+		})
+	}
+
+	t.Run("master killed while staging", func(t *testing.T) {
+		testHook = func(p string) {
+			if p == "recs-staged" {
+				killMasterOf(t, cc, s.keys.Rec(dataset.ISDNFor(9, n/2)))
+			}
+		}
+		sum, err := Load(ctx, s.pool, s.cc, opts(dirs[1]))
+		testHook = nil
+		if err != nil {
+			t.Logf("load failed (allowed: the live snapshot must be intact): %v", err)
+			complete("after the failed load", day1.Fingerprint)
+			return
+		}
+		complete("after the load that rode out the failover", sum.Fingerprint)
+	})
+	testenv.RestartCluster(t, cc)
+
+	t.Run("master killed while swapping", func(t *testing.T) {
+		killed := false
+		testHook = func(p string) {
+			if p == "swap-units" && !killed {
+				killed = true
+				killMasterOf(t, cc, s.keys.Rec(dataset.ISDNFor(9, n)))
+			}
+		}
+		sum, err := Load(ctx, s.pool, s.cc, opts(dirs[2]))
+		testHook = nil
+		if err == nil {
+			t.Logf("the swap rode out the failover")
+			complete("after the swap", sum.Fingerprint)
+			return
+		}
+		if !errors.Is(err, ErrSwapUnfinished) {
+			t.Fatalf("a failed swap is not reported as unfinished: %v", err)
+		}
+		until("--resume", func() error {
+			o := opts("")
+			o.Recover = RecoverForward
+			_, err := Load(ctx, s.pool, s.cc, o)
+			return err
+		})
+		complete("after --resume", "")
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -43,36 +42,36 @@ func ClusterNodePID(t testing.TB, addr string) int {
 	return pid
 }
 
-// RestartClusterAfter runs scripts/cluster.sh up (on the cluster's first
-// port) when the test ends: it restarts a killed node once its replica has
-// taken over, and waits until the cluster is healthy again.
+// RestartClusterAfter runs RestartCluster when the test ends.
 func RestartClusterAfter(t testing.TB, cc *redis.ClusterClient) {
 	t.Helper()
+	t.Cleanup(func() { RestartCluster(t, cc) })
+}
+
+// RestartCluster runs scripts/cluster.sh up (on the cluster's first port):
+// it restarts a killed node once its replica has taken over, and waits until
+// the cluster is healthy again.
+func RestartCluster(t testing.TB, cc *redis.ClusterClient) {
+	t.Helper()
+	// The first port of the cluster comes from its URL's seed addresses, not
+	// from the live nodes: the node killed may be the first one.
 	first := 65536
-	var mu sync.Mutex
-	err := cc.ForEachShard(context.Background(), func(_ context.Context, c *redis.Client) error {
-		_, p, _ := net.SplitHostPort(c.Options().Addr)
-		n, err := strconv.Atoi(p)
-		mu.Lock()
-		first = min(first, n)
-		mu.Unlock()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, a := range cc.Options().Addrs {
+		_, p, _ := net.SplitHostPort(a)
+		if n, err := strconv.Atoi(p); err == nil {
+			first = min(first, n)
+		}
 	}
 	script, err := repoFile("scripts/cluster.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		out, err := exec.Command(script, "up", "--port", strconv.Itoa(first)).CombinedOutput()
-		if err != nil {
-			t.Errorf("scripts/cluster.sh up: %v\n%s", err, out)
-			return
-		}
-		t.Logf("scripts/cluster.sh up:\n%s", out)
-	})
+	out, err := exec.Command(script, "up", "--port", strconv.Itoa(first)).CombinedOutput()
+	if err != nil {
+		t.Errorf("scripts/cluster.sh up: %v\n%s", err, out)
+		return
+	}
+	t.Logf("scripts/cluster.sh up:\n%s", out)
 }
 
 // repoFile finds rel in the module root, the nearest directory above the
