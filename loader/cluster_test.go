@@ -2,9 +2,9 @@ package loader
 
 import (
 	"context"
-	"strconv"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
