@@ -59,12 +59,6 @@ type Environment struct {
 	KeySet int `json:"key_set"`
 }
 
-// meta:stats field names written by the loader.
-const (
-	statsSubscribers = "subscribers"
-	statsFingerprint = "fingerprint"
-)
-
 func (o *Options) environment(ctx context.Context, keys dataset.Keys, keySet int, pg, rd bool) Environment {
 	e := Environment{UT360Version: o.Version, Commit: o.Commit, GoVersion: runtime.Version(),
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
@@ -86,8 +80,8 @@ func (o *Options) environment(ctx context.Context, keys dataset.Keys, keySet int
 	}
 	if o.Redis != nil {
 		if h, err := o.Redis.HGetAll(ctx, keys.Stats()).Result(); err == nil {
-			e.Subscribers, _ = strconv.ParseInt(h[statsSubscribers], 10, 64)
-			e.Fingerprint = h[statsFingerprint]
+			e.Subscribers, _ = strconv.ParseInt(h[dataset.StatSubscribers], 10, 64)
+			e.Fingerprint = h[dataset.StatFingerprint]
 		}
 	}
 	return e
