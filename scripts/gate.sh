@@ -59,7 +59,7 @@ for t in psql redis-cli; do
 done
 [ -x "$BIN" ] || die 3 "$BIN missing; run make build"
 ut() { "$BIN" -q --pg "$PGURL" --redis "$REDIS_URL" --namespace "$NS" "$@"; }
-summary() { [ -n "${GITHUB_STEP_SUMMARY:-}" ] && cat >>"$GITHUB_STEP_SUMMARY"; [ -z "${GITHUB_STEP_SUMMARY:-}" ] && cat >/dev/null; return 0; }
+summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat >>"$GITHUB_STEP_SUMMARY"; fi; }
 
 WORK=$(mktemp -d)
 cleanup() {
