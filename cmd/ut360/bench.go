@@ -184,10 +184,7 @@ func benchCompareCommand() *cli.Command {
 		Name:      "compare",
 		Usage:     "compare two bench runs; exit 1 on a regression or a missing scenario (the CI performance gate)",
 		ArgsUsage: "BASE NEW",
-		Description: `BASE and NEW are run folders (or their summary.json); each may list several
-runs, comma-separated: every scenario × store then takes that side's steadiest
-run — one that met its thresholds, then the lowest mean latency (noise on a
-shared machine only slows runs down). For every scenario ×
+		Description: `BASE and NEW are run folders (or their summary.json). For every scenario ×
 store it sets NEW against BASE per percentile (p50 p90 p99 p99.9), throughput
 and error rate, and says which rule decided each row:
 
@@ -203,7 +200,12 @@ and error rate, and says which rule decided each row:
 A scenario × store in BASE but not in NEW fails. A scenario defined
 differently (load model, rate or concurrency, keys, commands, queries) or run
 on other data (subscribers, key set, fingerprint) is refused with the
-difference named, unless --allow-changed.
+difference named, unless --allow-changed. With --thresholds, NEW's own
+thresholds count too.
+
+Either side may list several runs, comma-separated: each scenario × store then
+keeps that side's steadiest run (one that met its thresholds, then the lowest
+mean latency), since noise on a shared machine only ever slows a run down.
 
 Examples:
    ut360 bench compare results/BASE results/NEW --max-regression 10%
@@ -211,12 +213,9 @@ Examples:
    ut360 bench compare base/summary.json new/summary.json --strict
    ut360 bench compare BASE NEW --metric p50,throughput,error_rate --max-regression 100%
 
-With --thresholds, NEW's own thresholds count too (a scenario × store must
-meet them in at least one NEW run).
-
 Exit codes: 0 no regression · 1 a regression, a scenario missing from NEW or
-(--thresholds) a threshold missed ·
-2 runs not comparable (changed definitions) or bad usage.`,
+(--thresholds) a threshold missed · 2 runs not comparable (changed
+definitions) or bad usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "max-regression", Value: "10%", Usage: "allowed worsening, e.g. 10% or 0.1"},
 			&cli.BoolFlag{Name: "strict", Usage: "a change beyond --max-regression is a regression even inside the noise"},
