@@ -255,12 +255,12 @@ func evenSlots(k int) []int {
 // nothing to size (a single server and no MasterMaxMemory given).
 func (p *Plan) clusterPlan() *ClusterPlan {
 	m, o := p.Measured, p.Options
-	cp := &ClusterPlan{MasterMaxMemory: o.MasterMaxMemory, MaxMemorySource: "given (--master-maxmemory)"}
+	cp := &ClusterPlan{MasterMaxMemory: o.MasterMaxMemory, MaxMemorySource: "given: --master-maxmemory"}
 	if cp.MasterMaxMemory <= 0 {
 		if m.Cluster == nil {
 			return nil
 		}
-		cp.MasterMaxMemory, cp.MaxMemorySource = DefaultMasterMaxMemory, "default (the masters have no common maxmemory)"
+		cp.MasterMaxMemory, cp.MaxMemorySource = DefaultMasterMaxMemory, "the default: the masters have no common maxmemory"
 		if mm := m.Cluster.Masters; len(mm) > 0 && mm[0].MaxMemory > 0 &&
 			!slices.ContainsFunc(mm, func(x Master) bool { return x.MaxMemory != mm[0].MaxMemory }) {
 			cp.MasterMaxMemory, cp.MaxMemorySource = mm[0].MaxMemory, "maxmemory of the measured masters"

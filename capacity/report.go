@@ -218,7 +218,7 @@ func (p *Plan) TextSummary(w io.Writer) {
 	}
 	if cp := p.Cluster; cp != nil {
 		for _, cs := range cp.Sizes {
-			fmt.Fprintf(&b, "  cluster at %d: %s masters of maxmemory %s (busiest master %s at the 2× peak of a load; %s without it)\n",
+			fmt.Fprintf(&b, "  cluster at %d: %s of maxmemory %s (busiest master %s at the 2× peak of a load; %s without it)\n",
 				cs.Subscribers, mastersText(cs.MastersNeeded), GB(float64(cp.MasterMaxMemory)), GB(float64(cs.BusiestPeakBytes)),
 				mastersText(cs.SteadyMasters))
 		}
@@ -229,12 +229,15 @@ func (p *Plan) TextSummary(w io.Writer) {
 	fmt.Fprint(w, b.String())
 }
 
-// mastersText is a number of masters, or "no number of" when none suffices.
+// mastersText is a number of masters, "none suffices" for 0.
 func mastersText(n int) string {
-	if n == 0 {
-		return "no number of"
+	switch n {
+	case 0:
+		return "no number of masters suffices"
+	case 1:
+		return "1 master"
 	}
-	return fmt.Sprint(n)
+	return fmt.Sprint(n, " masters")
 }
 
 // clusterMarkdown writes the Redis Cluster section: the measured masters

@@ -58,7 +58,7 @@ func TestVerifyAndCapacityOnCluster(t *testing.T) {
 		t.Errorf("capacity on a cluster does not size it:\n%s", out)
 	}
 	md, err := os.ReadFile(filepath.Join(report, "capacity.md"))
-	if err != nil || !strings.Contains(string(md), "## Redis Cluster") || !strings.Contains(string(md), "maxmemory 1.07 GB each (given") {
+	if err != nil || !strings.Contains(string(md), "## Redis Cluster") || !strings.Contains(string(md), "maxmemory 1.07 GB each (given: --master-maxmemory") {
 		t.Errorf("capacity.md: %v\n%s", err, md)
 	}
 	want("capacity with a bad --master-maxmemory", exitcode.Usage, "capacity", "--report", report, "--master-maxmemory", "lots")
