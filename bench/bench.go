@@ -196,11 +196,8 @@ func Needs(scs []*Scenario, o Options) (pg, rd bool, workers int) {
 // runProcs is the run's GOMAXPROCS given the current one (see Options.Procs).
 // With fewer Ps than workers, a worker whose reply has arrived can wait
 // behind a P whose thread the OS has descheduled for a server process, and
-// that wait lands in the tail. On 2 cores at 214,000 subscribers, 8 workers,
-// 5 s runs, one P per worker instead of 2: isdn_lookup on PostgreSQL p99
-// 2.6 ms instead of 3.4-4.2 ms, profile_360 on PostgreSQL 3.8-4.3 ms instead
-// of 5.7-5.9 ms, at the same throughput; the p50 rises (0.11-0.16 → 0.23-0.29
-// ms on that busy machine).
+// that wait lands in the tail: one P per worker lowers PostgreSQL's p99 at the
+// same throughput, at the cost of a higher p50 (see docs/figures.md).
 func (o *Options) runProcs(current, workers int) int {
 	switch {
 	case o.Procs > 0:

@@ -93,7 +93,7 @@ func (w *postgresWorker) do(ctx context.Context, keys []string) (opResult, error
 // into its Go type through pgx's codecs — except an integral numeric that fits
 // an int64, decoded straight from its base-10000 digits. pgx builds every
 // numeric through math/big, which made the client, not PostgreSQL, the
-// bottleneck of the campaign scenario (83% of the client's CPU in Values).
+// bottleneck of the campaign scenario (see docs/figures.md).
 func drain(rows pgx.Rows) (int, error) {
 	m := rows.Conn().TypeMap()
 	fds := rows.FieldDescriptions()
