@@ -143,9 +143,9 @@ func (p *Plan) at(n int64) Projection {
 	pr.PGPeakBytes = 2 * pr.PGBytes
 	pr.PGDiskBytes = int64(float64(pr.PGPeakBytes) * o.DiskHeadroom)
 	if m.LoadSeconds > 0 {
-		// A load's sorts and B-tree builds grow as n log n: a linear model
-		// from 214,000 underestimated the 1,000,000 load by 14.5%
-		// (bench-capacity, 2026-11-26); n log n, in the next run, by 7.5%.
+		// A load's sorts and B-tree builds grow as n log n: checked against a
+		// real 1,000,000 load, n log n from 214,000 came closer than a linear
+		// model (make bench-capacity; docs/figures.md).
 		pr.LoadSeconds = m.LoadSeconds * scale * nLogRatio(n, m.Subscribers)
 	}
 	if m.VerifySeconds > 0 && m.VerifySubscriber > 0 {

@@ -11,11 +11,11 @@ import (
 
 // arrowRow reads one row of a Parquet batch straight into typed fields, with
 // the checks of the text parser. It is the fast path of the Parquet reader:
-// formatting every cell to its canonical string and parsing it back cost
-// 30% of a load's CPU (7.4 of 24.8 CPU-s at 214,000 subscribers). It only
-// ever accepts: any doubt (a NULL, an unexpected array type, a failed check)
-// clears ok, and the reader then takes the text path for that row, which
-// yields the same record or the precise row error. So for every row the fast
+// formatting every cell to its canonical string and parsing it back was
+// almost a third of a load's CPU (docs/figures.md). It only ever accepts:
+// any doubt (a NULL, an unexpected array type, a failed check) clears ok, and
+// the reader then takes the text path for that row, which yields the same
+// record or the precise row error. So for every row the fast
 // path accepts, the result equals Parse(canonical strings of the row) —
 // TestArrowFastPathMatchesParse.
 type arrowRow struct {

@@ -9,10 +9,9 @@ import (
 
 // Profile and monthly rows are hashed from their typed values, not from
 // their canonical strings: formatting every float of 1.4 million monthly rows
-// only to hash it cost 12% of a load's CPU (2.95 of 24.8 CPU-s at 214,000
-// subscribers). Both sides of every comparison of these hashes (files,
-// PostgreSQL) hold typed records, so the definition only has to be
-// deterministic. Recommendation.Hash stays on the canonical strings because
+// only to hash it was an eighth of a load's CPU (docs/figures.md). Both sides
+// of every comparison of these hashes (files, PostgreSQL) hold typed records,
+// so the definition only has to be deterministic. Recommendation.Hash stays on the canonical strings because
 // verify compares it with a rec hash's raw values.
 
 // rowHash appends typed values to a buffer and hashes it.

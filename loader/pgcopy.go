@@ -282,10 +282,10 @@ func copyIn[T any](ctx context.Context, s *pgStage, table string, cols []string,
 	// COPY FREEZE into a table truncated in the same transaction writes the
 	// rows frozen and (PostgreSQL 14+) marks the pages all-visible, so
 	// index-only scans work right after the swap (the campaign query over
-	// migration 005's index: 2.4 ms all-visible, 16-17 ms not, at 214,000 on
-	// 2026-11-26) and no later VACUUM rewrites the pages to set hint bits or
-	// freeze them. On an error the pool drops the connection, which is still
-	// inside the transaction.
+	// migration 005's index is several times slower until the pages are
+	// all-visible; docs/figures.md) and no later VACUUM rewrites the pages to
+	// set hint bits or freeze them. On an error the pool drops the
+	// connection, which is still inside the transaction.
 	pc := conn.Conn().PgConn()
 	if err := pc.Exec(ctx, "BEGIN; TRUNCATE "+qi(s.stage, table)).Close(); err != nil {
 		return 0, fmt.Errorf("postgres: copy into %s: %w", table, err)

@@ -100,7 +100,7 @@ func benchAction(c *cli.Context) error {
 		// RESP2 unless the URL says otherwise: what redis-benchmark and
 		// memtier_benchmark speak, so figures compare like with like (go-redis
 		// defaults to RESP3, whose map replies and push checks cost the
-		// client ~8% more per call here).
+		// client more per call; docs/figures.md).
 		if !strings.Contains(c.String("redis"), "protocol=") {
 			if err := withParam(c, "redis", "protocol", 2); err != nil {
 				return err

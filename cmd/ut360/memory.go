@@ -23,9 +23,9 @@ func limitMemory(limit int64) {
 const heapLimit = 400 << 20
 
 // tuneGC trades memory for CPU during a load (garbage collection was a fifth
-// of the CPU profile) and a bench (less client CPU to share with the servers:
-// bulk_1000 on Redis 331 and 354 ops/s with GOGC=100, 377 and 379 with 400):
-// collect less often, under the soft heapLimit.
+// of its CPU profile) and a bench (less client CPU to share with the servers;
+// the measured effect is in docs/figures.md): collect less often, under the
+// soft heapLimit.
 // GOGC and GOMEMLIMIT in the environment win.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {

@@ -72,9 +72,9 @@ func runVerify(c *cli.Context) error {
 			return usageErr("--source %s: not a readable folder", o.Source)
 		}
 	}
-	// Verify keeps O(buckets) state plus batches in flight, but the collector
-	// let the heap reach 525 MB RSS at 1,000,000 subscribers (2026-11-26);
-	// a soft limit keeps it inside the 512 MB budget.
+	// Verify keeps O(buckets) state plus batches in flight, but without a
+	// limit the collector let the heap outgrow the 512 MB budget at 1,000,000
+	// subscribers; a soft limit keeps it inside (docs/figures.md).
 	limitMemory(heapLimit)
 	pool, rdb, closeStores, err := connectStores(c)
 	if err != nil {
