@@ -5,7 +5,7 @@ N       ?= 214000
 DATA    ?= results/demo/data
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: build test vet demo services services-down bench-gen bench-load bench-verify bench-harness bench-capacity fuzz clean
+.PHONY: build test vet demo services services-down bench-gen bench-load bench-verify bench-harness bench-cluster bench-capacity fuzz clean
 
 COMMIT  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
@@ -54,6 +54,9 @@ bench-verify: services build
 
 bench-harness: services build
 	scripts/bench-harness.sh
+
+bench-cluster: services cluster build
+	scripts/bench-cluster.sh
 
 bench-capacity: services build
 	scripts/bench-capacity.sh

@@ -67,8 +67,15 @@ var ErrSwapUnfinished = errors.New("redis swap unfinished")
 // scripts wait little; large enough to keep the swap short.
 const unitSubscribers = 64
 
-// unitsInFlight is how many swap scripts are pipelined per round trip.
-const unitsInFlight = 16
+// unitsInFlight is how many swap scripts are pipelined per round trip; on a
+// cluster the pipeline is split among the masters and a unit holds one
+// slot's keys (about 26 at 214,000 subscribers), so more are sent at once.
+func (s *redisStage) unitsInFlight() int {
+	if s.clustered {
+		return 96
+	}
+	return 16
+}
 
 // swapKeys renames staged keys onto their live names. KEYS are pairs
 // (staged, live); ARGV[1] is the TTL in milliseconds of the renamed keys (0:
@@ -146,7 +153,7 @@ func PGGeneration(ctx context.Context, q interface {
 	return dataset.ParseGenerationComment(*c), nil
 }
 
-// forUnits calls fn with batches of at most unitsInFlight swap units of
+// forUnits calls fn with batches of at most unitsInFlight() swap units of
 // subs. A unit is a list of pairs (staged, live) that one script renames: on
 // a single server the rec and profile hashes of unitSubscribers subscribers
 // in load order (atomic per subscriber); on a cluster the keys of one hash
@@ -154,7 +161,7 @@ func PGGeneration(ctx context.Context, q interface {
 func (s *redisStage) forUnits(subs *subscribers, fn func(units [][]string) error) error {
 	var batch [][]string
 	emit := func(u []string) error {
-		if batch = append(batch, u); len(batch) < unitsInFlight {
+		if batch = append(batch, u); len(batch) < s.unitsInFlight() {
 			return nil
 		}
 		err := fn(batch)
@@ -441,8 +448,8 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 	}
 	hook("swap-subscribers")
 	// Each index key on its own: whole old or whole new.
-	for lo := 0; lo < len(idx); lo += unitsInFlight {
-		if err := runUnlink(idx[lo:min(lo+unitsInFlight, len(idx))]); err != nil {
+	for lo := 0; lo < len(idx); lo += s.unitsInFlight() {
+		if err := runUnlink(idx[lo:min(lo+s.unitsInFlight(), len(idx))]); err != nil {
 			return t, fmt.Errorf("redis: swap index keys: %w", err)
 		}
 	}

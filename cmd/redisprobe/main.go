@@ -1,5 +1,6 @@
 // Command redisprobe measures what a load costs the readers of a serving
-// Redis: one client sends PING, sleeps --interval and repeats; another reads
+// Redis (or Redis Cluster: redis+cluster://…): one client sends PING (to
+// every master in turn on a cluster), sleeps --interval and repeats; another reads
 // the rec hashes of a generated dataset (HGETALL, round-robin) as fast as it
 // can. On SIGINT/SIGTERM (or after --duration) it prints one JSON object:
 // per reader the operations, the longest wait for a reply, p99 and p99.9,
@@ -28,6 +29,7 @@ import (
 
 	"github.com/ut360/ut360/dataset"
 	"github.com/ut360/ut360/internal/redact"
+	"github.com/ut360/ut360/internal/redisconn"
 )
 
 // readerStats is one reader's outcome (milliseconds).
@@ -84,14 +86,6 @@ func main() {
 }
 
 func run(url, ns string, n int, seed uint64, interval, duration time.Duration) error {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return err
-	}
-	opt.PoolSize, opt.MaxRetries = 2, -1
-	opt.ReadTimeout, opt.WriteTimeout = time.Minute, time.Minute
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if duration > 0 {
@@ -99,8 +93,21 @@ func run(url, ns string, n int, seed uint64, interval, duration time.Duration) e
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	rdb, err := redisconn.Open(ctx, url,
+		redisconn.WithOptions(func(o *redis.Options) {
+			o.PoolSize, o.MaxRetries, o.ReadTimeout, o.WriteTimeout = 2, -1, time.Minute, time.Minute
+		}),
+		redisconn.WithClusterOptions(func(o *redis.ClusterOptions) { o.ReadTimeout, o.WriteTimeout = time.Minute, time.Minute }))
+	if err != nil {
 		return err
+	}
+	defer rdb.Close()
+	// On a cluster every master is pinged in turn: a stall on any node counts.
+	ping1 := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		ping1 = func(ctx context.Context) error {
+			return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+		}
 	}
 	// Days 1 and 2 of a generated dataset share their ISDNs but the churn;
 	// reading day 1's subscribers covers the stayers, leavers and changes.
@@ -118,7 +125,7 @@ func run(url, ns string, n int, seed uint64, interval, duration time.Duration) e
 		last := time.Now()
 		for ctx.Err() == nil {
 			t := time.Now()
-			err := rdb.Ping(ctx).Err()
+			err := ping1(ctx)
 			if ctx.Err() != nil {
 				return
 			}
