@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ut360/ut360/bench"
 	"github.com/ut360/ut360/internal/exitcode"
 	"github.com/ut360/ut360/internal/testenv"
 )
@@ -26,7 +28,9 @@ import (
 // folders; they become the runs tagged base and new by the README's earlier
 // bench lines. Two short runs on a shared machine may differ beyond the
 // noise, so that line may exit 1 (a regression) as well as 0; anything else
-// (2: not comparable or bad usage, 3: a fault) fails the test.
+// (2: not comparable or bad usage, 3: a fault) fails the test. Likewise a
+// bench line may exit 1 only when its run succeeded in every operation and
+// missed nothing but a latency threshold (onlyLatencyMissed).
 func TestREADMECommands(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -59,17 +63,61 @@ func TestREADMECommands(t *testing.T) {
 		}
 		args = withTestStores(args[1:], pg.URL, rd.URL, rd.Namespace)
 		allowed := []int{exitcode.OK}
-		if i := slices.Index(args, "bench"); i >= 0 && i+1 < len(args) && args[i+1] == "compare" {
+		bench := slices.Index(args, "bench")
+		compare := bench >= 0 && bench+1 < len(args) && args[bench+1] == "compare"
+		if compare {
 			allowed = append(allowed, exitcode.CheckFailed)
 			args = runFolders(t, args)
 		}
 		code, out, errb := runUT(t, args...)
+		if bench >= 0 && !compare && code == exitcode.CheckFailed && onlyLatencyMissed(t, out) {
+			t.Logf("exit 1 (a latency threshold missed on this busy machine, every operation succeeded): %s", line)
+			continue
+		}
 		if !slices.Contains(allowed, code) {
 			t.Fatalf("README line %q\nran as ut360 %s\nexit %d, want %v\nstdout:\n%s\nstderr:\n%s",
 				line, strings.Join(args, " "), code, allowed, out, errb)
 		}
 		t.Logf("exit %d: %s", code, line)
 	}
+}
+
+var reportPath = regexp.MustCompile(`report: (\S+)/report\.html`)
+
+// onlyLatencyMissed tells whether the bench run whose report stdout names
+// did everything it was asked (operations on every store, no error of any
+// kind) and missed only latency thresholds: on a shared machine under -race
+// a p99 target can be missed by a healthy run, which is the check working, not
+// the README's command failing.
+func onlyLatencyMissed(t *testing.T, stdout string) bool {
+	t.Helper()
+	m := reportPath.FindStringSubmatch(stdout)
+	if m == nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(m[1], "summary.json"))
+	if err != nil {
+		t.Errorf("bench run: %v", err)
+		return false
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Errorf("bench run: summary.json: %v", err)
+		return false
+	}
+	for _, sc := range s.Scenarios {
+		for _, r := range sc.Results {
+			if r.Ops == 0 || r.Errors != 0 {
+				return false
+			}
+		}
+		for _, th := range sc.Thresholds {
+			if !th.Pass && !slices.Contains([]string{"p50", "p90", "p99", "p99.9", "p99.99", "max"}, th.Metric) {
+				return false
+			}
+		}
+	}
+	return len(s.Scenarios) > 0
 }
 
 // readmeCommands returns the lines that start with "ut360 " in the README's
