@@ -68,18 +68,12 @@ func (w *cacheAsideWorker) do(ctx context.Context, keys []string) (opResult, err
 		return opResult{items: 1}, nil
 	}
 	var r dataset.Recommendation
-	var growth *float64
-	err = w.conn.QueryRow(ctx, recSQL, keys[0]).Scan(&r.ISDN, &r.SubscriberType, &r.ServiceType,
-		&r.AdvanceAmount, &r.RevenuePerAdvance, &r.ClusterGroup, &r.BadDebtRisk, &r.ArpuAvg6m, &growth,
-		&r.ArpuTrend, &r.CustomerValueScore, &r.AdvanceReadinessScore, &r.PriorityScore)
+	err = w.conn.QueryRow(ctx, recSQL, keys[0]).Scan(r.ScanDest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return opResult{miss: true}, nil
 	}
 	if err != nil {
 		return opResult{}, err
-	}
-	if growth != nil {
-		r.ArpuGrowthRate = dataset.NullFloat{V: *growth, Valid: true}
 	}
 	fields := r.RecFields()
 	args := make([]any, len(fields))

@@ -1,6 +1,8 @@
 package dataset
 
 import (
+	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -67,4 +69,15 @@ func GenerationComment(gen int64) string { return generationPrefix + strconv.For
 func ParseGenerationComment(c string) int64 {
 	g, _ := strconv.ParseInt(strings.TrimPrefix(c, generationPrefix), 10, 64)
 	return g
+}
+
+// IndexKeysJSON is the StatIndexKeys value: the live index keys, sorted, as
+// a JSON list ("[]" when there is none).
+func IndexKeysJSON(keys []string) string {
+	sorted := slices.Sorted(slices.Values(keys))
+	if sorted == nil {
+		sorted = []string{}
+	}
+	b, _ := json.Marshal(sorted)
+	return string(b)
 }

@@ -341,12 +341,6 @@ func (s *redisStage) liveIndexKeys(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-// indexKeysJSON is the dataset.StatIndexKeys value.
-func indexKeysJSON(keys []string) string {
-	b, _ := json.Marshal(keys)
-	return string(b)
-}
-
 // respDump is a go-redis hook writing every command in RESP form.
 type respDump struct {
 	mu   sync.Mutex

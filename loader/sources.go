@@ -222,13 +222,6 @@ func pgInput[T any](snap *pgSnapshot, table string, cols []string, order string,
 	}}
 }
 
-func toNull(p *float64) dataset.NullFloat {
-	if p == nil {
-		return dataset.NullFloat{}
-	}
-	return dataset.NullFloat{V: *p, Valid: true}
-}
-
 // pgInputs reads the three live tables: recommendations in isdn order (that
 // order is the "rec order"), the others in the same order, all from one
 // snapshot (pgSnapshot) taken when the first of them is opened and held, with
@@ -236,26 +229,13 @@ func toNull(p *float64) dataset.NullFloat {
 func (l *load) pgInputs() {
 	snap := &pgSnapshot{pool: l.pool}
 	l.recs = pgInput(snap, tRecs, dataset.RecommendationColumns, "isdn", func(rows pgx.Rows) (r dataset.Recommendation, err error) {
-		var g *float64
-		err = rows.Scan(&r.ISDN, &r.SubscriberType, &r.ServiceType, &r.AdvanceAmount, &r.RevenuePerAdvance, &r.ClusterGroup,
-			&r.BadDebtRisk, &r.ArpuAvg6m, &g, &r.ArpuTrend, &r.CustomerValueScore, &r.AdvanceReadinessScore, &r.PriorityScore)
-		r.ArpuGrowthRate = toNull(g)
-		return r, err
+		return r, rows.Scan(r.ScanDest()...)
 	}, (*dataset.Recommendation).Validate)
 	l.profiles = pgInput(snap, tProfiles, dataset.ProfileColumns, "isdn", func(rows pgx.Rows) (p dataset.Profile, err error) {
-		var g *float64
-		err = rows.Scan(&p.ISDN, &p.SubscriberType, &p.ServiceType, &p.AdvanceAmount,
-			&p.ArpuAvg6m, &p.ArpuMin6m, &p.ArpuMax6m, &p.ArpuStd6m, &p.ArpuLastMonth, &g, &p.ArpuTrend,
-			&p.RevenueCallShare, &p.RevenueSmsShare, &p.RevenueDataShare,
-			&p.TopupCount6m, &p.TopupAvgAmount, &p.DaysSinceLastTopup,
-			&p.RiskLevel, &p.RiskScore, &p.RiskFactors,
-			&p.CustomerValueScore, &p.AdvanceReadinessScore, &p.EngagementScore, &p.PriorityScore,
-			&p.ClusterGroup, &p.ClusterLabel, &p.MonthsActive, &p.InsightStrengths, &p.InsightRecommendations)
-		p.ArpuGrowthRate = toNull(g)
-		return p, err
+		return p, rows.Scan(p.ScanDest()...)
 	}, (*dataset.Profile).Validate)
 	l.monthly = pgInput(snap, tMonthly, dataset.MonthlyColumns, "isdn, data_month", func(rows pgx.Rows) (m dataset.Monthly, err error) {
-		err = rows.Scan(&m.ISDN, &m.DataMonth, &m.ArpuCall, &m.ArpuSms, &m.ArpuData, &m.ArpuTotal)
+		err = rows.Scan(m.ScanDest()...)
 		m.DataMonth = m.DataMonth.UTC()
 		return m, err
 	}, (*dataset.Monthly).Validate)

@@ -38,7 +38,7 @@ func (l *load) stats(s *Summary, shas [3]string) map[string]string {
 		dataset.StatSHA256Recommendations: shas[0], dataset.StatSHA256Profiles: shas[1], dataset.StatSHA256Monthly: shas[2],
 		dataset.StatLoadedAt: time.Now().UTC().Format(time.RFC3339), dataset.StatDurationMS: i(time.Since(l.start).Milliseconds()),
 		dataset.StatVersion: l.o.Version, dataset.StatSubscribers: i(s.Subscribers), dataset.StatTTLSeconds: i(int64(l.o.TTL / time.Second)),
-		dataset.StatSource: s.Source, dataset.StatIndexKeys: indexKeysJSON(s.IndexKeys), dataset.StatRejects: strconv.Itoa(s.Rejects),
+		dataset.StatSource: s.Source, dataset.StatIndexKeys: dataset.IndexKeysJSON(s.IndexKeys), dataset.StatRejects: strconv.Itoa(s.Rejects),
 		dataset.StatPGGeneration: l.pgGenerationOfSnapshot(),
 	}
 }

@@ -229,7 +229,7 @@ func checkStats(rep *Report, st *state, sc *redisScan, o *Options) {
 		}
 	}
 	if v, ok := sc.stats[dataset.StatIndexKeys]; ok && !sameKeySet(v, sc.indexKeys) {
-		rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: dataset.StatIndexKeys, Expected: indexKeysJSON(sc.indexKeys), Actual: v}}})
+		rep.add(Finding{Class: Stats, Key: key, Fields: []FieldDiff{{Field: dataset.StatIndexKeys, Expected: dataset.IndexKeysJSON(sc.indexKeys), Actual: v}}})
 	}
 	if v, ok := sc.stats[dataset.StatTTLSeconds]; ok {
 		secs, err := strconv.ParseInt(v, 10, 64)
@@ -328,14 +328,4 @@ func sameKeySet(js string, keys []string) bool {
 	}
 	slices.Sort(l)
 	return slices.Equal(l, slices.Sorted(slices.Values(keys)))
-}
-
-// indexKeysJSON is the loader's StatIndexKeys form: a sorted JSON list.
-func indexKeysJSON(keys []string) string {
-	sorted := slices.Sorted(slices.Values(keys))
-	if sorted == nil {
-		sorted = []string{}
-	}
-	b, _ := json.Marshal(sorted)
-	return string(b)
 }

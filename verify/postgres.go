@@ -37,13 +37,6 @@ func pgQuery(ctx context.Context, pool *pgxpool.Pool, sql string, isdns []string
 	return pool.Query(ctx, sql)
 }
 
-func nullFloat(p *float64) dataset.NullFloat {
-	if p == nil {
-		return dataset.NullFloat{}
-	}
-	return dataset.NullFloat{V: *p, Valid: true}
-}
-
 // pgRecs streams recommendations rows (all, or those of isdns) to fn. The
 // record passed to fn is reused: copy it to keep it.
 func pgRecs(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(*dataset.Recommendation) error) error {
@@ -52,17 +45,12 @@ func pgRecs(ctx context.Context, pool *pgxpool.Pool, isdns []string, fn func(*da
 		return fmt.Errorf("postgres: read recommendations: %w", err)
 	}
 	defer rows.Close()
-	var (
-		r      dataset.Recommendation
-		growth *float64
-	)
+	var r dataset.Recommendation
+	dest := r.ScanDest()
 	for rows.Next() {
-		if err := rows.Scan(&r.ISDN, &r.SubscriberType, &r.ServiceType, &r.AdvanceAmount, &r.RevenuePerAdvance,
-			&r.ClusterGroup, &r.BadDebtRisk, &r.ArpuAvg6m, &growth, &r.ArpuTrend,
-			&r.CustomerValueScore, &r.AdvanceReadinessScore, &r.PriorityScore); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("postgres: recommendations row: %w", err)
 		}
-		r.ArpuGrowthRate = nullFloat(growth)
 		if err := fn(&r); err != nil {
 			return err
 		}
@@ -84,20 +72,15 @@ func pgQueryProfiles(ctx context.Context, pool *pgxpool.Pool, sql string, isdns 
 		return fmt.Errorf("postgres: read subscriber_360_profiles: %w", err)
 	}
 	defer rows.Close()
-	var growth *float64
 	var lists [3][]byte // jsonb as text: dataset.ParseJSONList is ~5x faster than pgx's json.Unmarshal
 	for rows.Next() {
 		var p dataset.Profile
-		if err := rows.Scan(&p.ISDN, &p.SubscriberType, &p.ServiceType, &p.AdvanceAmount,
-			&p.ArpuAvg6m, &p.ArpuMin6m, &p.ArpuMax6m, &p.ArpuStd6m, &p.ArpuLastMonth, &growth, &p.ArpuTrend,
-			&p.RevenueCallShare, &p.RevenueSmsShare, &p.RevenueDataShare,
-			&p.TopupCount6m, &p.TopupAvgAmount, &p.DaysSinceLastTopup,
-			&p.RiskLevel, &p.RiskScore, &lists[0],
-			&p.CustomerValueScore, &p.AdvanceReadinessScore, &p.EngagementScore, &p.PriorityScore,
-			&p.ClusterGroup, &p.ClusterLabel, &p.MonthsActive, &lists[1], &lists[2]); err != nil {
+		// The profile's destinations, but the three list columns as raw text.
+		dest := p.ScanDest()
+		dest[19], dest[27], dest[28] = &lists[0], &lists[1], &lists[2]
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("postgres: subscriber_360_profiles row: %w", err)
 		}
-		p.ArpuGrowthRate = nullFloat(growth)
 		for i, dst := range []*[]string{&p.RiskFactors, &p.InsightStrengths, &p.InsightRecommendations} {
 			l, err := dataset.ParseJSONList(lists[i])
 			if err != nil {
@@ -127,8 +110,9 @@ func pgQueryMonthly(ctx context.Context, pool *pgxpool.Pool, sql string, isdns [
 	}
 	defer rows.Close()
 	var m dataset.Monthly
+	dest := m.ScanDest()
 	for rows.Next() {
-		if err := rows.Scan(&m.ISDN, &m.DataMonth, &m.ArpuCall, &m.ArpuSms, &m.ArpuData, &m.ArpuTotal); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("postgres: subscriber_monthly_arpu row: %w", err)
 		}
 		if err := fn(&m); err != nil {

@@ -127,7 +127,7 @@ func repair(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, 
 		return nil, err
 	}
 	if v := st.stats[dataset.StatIndexKeys]; v == "" || !sameKeySet(v, want) {
-		p.stats[dataset.StatIndexKeys] = indexKeysJSON(want)
+		p.stats[dataset.StatIndexKeys] = dataset.IndexKeysJSON(want)
 	}
 	rr := &RepairReport{DryRun: o.DryRun, Plan: p.actions(), Examples: p.examples(o.Keys, o.MaxExamples)}
 	if rep.Class(SourceMismatch).Count > 0 {
