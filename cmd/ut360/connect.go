@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ut360/ut360/internal/exitcode"
@@ -96,6 +97,10 @@ func redisConnError(u, user string, err error) error {
 		user = "default"
 	}
 	msg := err.Error()
+	var reply redis.Error // the server's own reply, under redisconn's wrapping
+	if errors.As(err, &reply) {
+		msg = reply.Error()
+	}
 	switch {
 	case strings.HasPrefix(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
 		return fault(err, "%s: authentication failed for user %q (wrong password): fix the password in --redis / UT360_REDIS_URL (redis://user:password@host:port/db)", at, user)
