@@ -257,6 +257,10 @@ func RunScenarios(ctx context.Context, o Options, scs []*Scenario) (*Run, error)
 		return nil, fmt.Errorf("bench: the Redis pool holds %d connections but a scenario needs %d (set pool_size=%d in the URL)",
 			c.Options().PoolSize, maxWorkers, maxWorkers)
 	}
+	if c, ok := o.Redis.(*redis.ClusterClient); ok && needRedis && c.Options().PoolSize < maxWorkers {
+		return nil, fmt.Errorf("bench: the Redis Cluster pool holds %d connections per node but a scenario needs %d (set pool_size=%d in the URL)",
+			c.Options().PoolSize, maxWorkers, maxWorkers)
+	}
 
 	var isdns []string
 	if needKeys {
@@ -315,13 +319,20 @@ func (o *Options) runScenario(ctx context.Context, sc *Scenario, ts, isdns []str
 	byTarget := map[string]*TargetResult{}
 	for _, t := range ts {
 		var tg target
+		var route *clusterRoute
+		if cc, ok := o.Redis.(*redis.ClusterClient); ok && t != TargetPostgres {
+			var err error
+			if route, err = newClusterRoute(ctx, cc); err != nil {
+				return nil, err
+			}
+		}
 		switch t {
 		case TargetRedis:
-			tg = newRedisTarget(o.Redis, sc.Redis, keys.Namespace())
+			tg = newRedisTarget(o.Redis, sc.Redis, keys.Namespace(), route)
 		case TargetPostgres:
 			tg = &postgresTarget{pool: o.Pool, op: sc.Postgres}
 		case TargetCacheAside:
-			tg = &cacheAsideTarget{rdb: o.Redis, pool: o.Pool, op: sc.CacheAside, keys: keys, seed: sc.Keys.Seed}
+			tg = &cacheAsideTarget{rdb: o.Redis, pool: o.Pool, op: sc.CacheAside, keys: keys, seed: sc.Keys.Seed, route: route}
 		}
 		base := filepath.Join(dir, sc.Name+"."+t)
 		hlog, err := os.Create(base + ".hlog")

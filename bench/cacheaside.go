@@ -28,6 +28,17 @@ type cacheAsideTarget struct {
 	op   *CacheAsideOp
 	keys dataset.Keys
 	seed uint64
+	// route is the slot map on a Redis Cluster (nil on one server): the
+	// per-master counts of the rec keys read.
+	route *clusterRoute
+}
+
+// nodeResults reports the per-master figures of a cluster run (nil on one server).
+func (t *cacheAsideTarget) nodeResults(counts []int64, seconds float64) []NodeResult {
+	if t.route == nil {
+		return nil
+	}
+	return t.route.nodeResults(counts, seconds)
 }
 
 func (t *cacheAsideTarget) newWorker(ctx context.Context, w int) (worker, error) {
@@ -35,13 +46,28 @@ func (t *cacheAsideTarget) newWorker(ctx context.Context, w int) (worker, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: acquire a connection: %w", err)
 	}
-	return &cacheAsideWorker{t: t, conn: c, rng: rand.New(rand.NewPCG(t.seed, uint64(w)+0xCAC4E))}, nil
+	cw := &cacheAsideWorker{t: t, conn: c, rng: rand.New(rand.NewPCG(t.seed, uint64(w)+0xCAC4E))}
+	if t.route != nil {
+		cw.counts = make([]int64, len(t.route.masters))
+	}
+	return cw, nil
 }
 
 type cacheAsideWorker struct {
-	t    *cacheAsideTarget
-	conn *pgxpool.Conn
-	rng  *rand.Rand
+	t      *cacheAsideTarget
+	conn   *pgxpool.Conn
+	rng    *rand.Rand
+	counts []int64 // cluster: the operation's rec key, per master
+}
+
+func (w *cacheAsideWorker) do(ctx context.Context, keys []string) (opResult, error) {
+	res, err := w.read(ctx, keys)
+	if w.t.route != nil {
+		clear(w.counts)
+		w.counts[w.t.route.node(w.t.keys.Rec(keys[0]))]++
+		res.nodes = w.counts
+	}
+	return res, err
 }
 
 func (w *cacheAsideWorker) close() { w.conn.Release() }
@@ -55,7 +81,9 @@ func (w *cacheAsideWorker) before(ctx context.Context, keys []string) error {
 	return nil
 }
 
-func (w *cacheAsideWorker) do(ctx context.Context, keys []string) (opResult, error) {
+// read is the SPEC §6 read path of one key. On a cluster the write-back's
+// MULTI holds one key, so one slot.
+func (w *cacheAsideWorker) read(ctx context.Context, keys []string) (opResult, error) {
 	key := w.t.keys.Rec(keys[0])
 	h, err := w.t.rdb.HGetAll(ctx, key).Result()
 	if err != nil {

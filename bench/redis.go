@@ -20,10 +20,12 @@ type redisTarget struct {
 	// isHGetAll marks the commands that are HGETALL of one key: sent typed,
 	// their replies read straight into a map[string]string.
 	isHGetAll []bool
+	// route is the slot map when rdb is a Redis Cluster (nil otherwise).
+	route *clusterRoute
 }
 
-func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTarget {
-	t := &redisTarget{rdb: rdb, op: op}
+func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string, route *clusterRoute) *redisTarget {
+	t := &redisTarget{rdb: rdb, op: op, route: route}
 	for _, c := range op.Commands {
 		filled := make([]string, len(c))
 		for i, a := range c {
@@ -37,13 +39,30 @@ func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string) *redisTar
 
 // newWorker gives each worker its own connection for the whole run, like a
 // redis-benchmark client: taking one from the shared pool per operation
-// costs a health-check syscall and pool bookkeeping every time.
+// costs a health-check syscall and pool bookkeeping every time. On a Redis
+// Cluster the worker holds one connection per master and routes a
+// single-command operation by its key's slot itself; pipelines (several
+// commands, or one per key of a batch) go through the ClusterClient, which
+// splits them by node.
 func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
 	if c, ok := t.rdb.(*redis.Client); ok {
 		conn := c.Conn()
 		return &redisWorker{t: t, rdb: conn, conn: conn}, nil
 	}
-	return &redisWorker{t: t, rdb: t.rdb}, nil
+	w := &redisWorker{t: t, rdb: t.rdb}
+	if t.route != nil {
+		w.conns = make([]*redis.Conn, len(t.route.masters))
+		w.counts = make([]int64, len(t.route.masters))
+	}
+	return w, nil
+}
+
+// nodeResults reports the per-master figures of a cluster run (nil on one server).
+func (t *redisTarget) nodeResults(counts []int64, seconds float64) []NodeResult {
+	if t.route == nil {
+		return nil
+	}
+	return t.route.nodeResults(counts, seconds)
 }
 
 // redisCmds is what a worker sends through: the shared client or its own connection.
@@ -57,11 +76,25 @@ type redisWorker struct {
 	t    *redisTarget
 	rdb  redisCmds
 	conn *redis.Conn // the worker's own connection, if t.rdb is a *redis.Client
+
+	// On a cluster: the worker's connection to each master (made on first
+	// use), and the commands of the current operation per master.
+	conns  []*redis.Conn
+	counts []int64
+	// unpinned: a redirection or a broken connection was met (the slot map
+	// changed, a master failed); from then on every operation goes through
+	// the ClusterClient, which follows redirections and reloads its map.
+	unpinned bool
 }
 
 func (w *redisWorker) close() {
 	if w.conn != nil {
 		_ = w.conn.Close()
+	}
+	for _, c := range w.conns {
+		if c != nil {
+			_ = c.Close()
+		}
 	}
 }
 
@@ -107,9 +140,58 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	if len(keys) > 0 {
 		key = keys[0]
 	}
+	if t.route != nil {
+		return w.sendCluster(ctx, keys, key)
+	}
 	if len(t.cmds) == 1 && !t.op.PerKey {
 		return t.result(t.issue(ctx, w.rdb, 0, key))
 	}
+	return w.pipeline(ctx, keys, key)
+}
+
+// sendCluster runs one operation on a Redis Cluster and counts its commands
+// per master.
+func (w *redisWorker) sendCluster(ctx context.Context, keys []string, key string) (opResult, error) {
+	t := w.t
+	clear(w.counts)
+	if len(t.cmds) == 1 && !t.op.PerKey {
+		n := t.route.node(commandKey(t.cmds[0], key))
+		w.counts[n]++
+		if !w.unpinned {
+			if w.conns[n] == nil {
+				w.conns[n] = t.route.clients[n].Conn()
+			}
+			res, err := t.result(t.issue(ctx, w.conns[n], 0, key))
+			if !redirected(err) {
+				res.nodes = w.counts
+				return res, err
+			}
+			_ = w.conns[n].Close()
+			w.conns[n], w.unpinned = nil, true
+		}
+		res, err := t.result(t.issue(ctx, t.rdb, 0, key))
+		res.nodes = w.counts
+		return res, err
+	}
+	each := []string{key}
+	if t.op.PerKey {
+		each = keys
+	}
+	for _, k := range each {
+		for i := range t.cmds {
+			w.counts[t.route.node(commandKey(t.cmds[i], k))]++
+		}
+	}
+	res, err := w.pipeline(ctx, keys, key)
+	res.nodes = w.counts
+	return res, err
+}
+
+// pipeline sends the operation's commands (once, or once per key) in one
+// pipeline: through the worker's connection on one server, through the
+// ClusterClient (split by node) on a cluster.
+func (w *redisWorker) pipeline(ctx context.Context, keys []string, key string) (opResult, error) {
+	t := w.t
 	pipe := w.rdb.Pipeline()
 	each := []string{key} // the commands once, or once per key
 	if t.op.PerKey {

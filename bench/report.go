@@ -279,6 +279,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 		}
 	}
 	fmt.Fprintf(&b, "\nMargin = p99 target ÷ measured p99; ✓ marks the project's own aim of at least %.0f×.\n\n", AimMargin)
+	writeNodesMarkdown(&b, s)
 	b.WriteString("### Thresholds\n\n| scenario | threshold | actual | limit | result |\n|---|---|--:|--:|---|\n")
 	for _, sr := range s.Scenarios {
 		for _, t := range sr.Thresholds {
@@ -399,6 +400,15 @@ func WriteText(w io.Writer, r *Run) error {
 				f2(res.Latency.P999), f2(res.Latency.Max), res.Errors, margin)
 		}
 		for _, res := range sr.Results {
+			if len(res.Nodes) > 0 {
+				fmt.Fprintf(&b, "  per master %s/%s:", sr.Scenario.Name, res.Target)
+				for _, n := range res.Nodes {
+					fmt.Fprintf(&b, "  %s %.0f cmd/s (%.0f%%)", n.Addr, n.Throughput, 100*n.Share)
+				}
+				b.WriteString("\n")
+			}
+		}
+		for _, res := range sr.Results {
 			for _, n := range res.Notes {
 				fmt.Fprintf(&b, "  note %s/%s: %s\n", sr.Scenario.Name, res.Target, n)
 			}
@@ -412,4 +422,24 @@ func WriteText(w io.Writer, r *Run) error {
 	fmt.Fprintf(&b, "%s — report: %s\n", passFail(r.Passed), r.ReportHTML)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeNodesMarkdown adds the per-master table of a Redis Cluster run (none on one server).
+func writeNodesMarkdown(b *strings.Builder, s *Summary) {
+	head := false
+	for _, sr := range s.Scenarios {
+		for _, r := range sr.Results {
+			for _, n := range r.Nodes {
+				if !head {
+					b.WriteString("### Per Redis Cluster master\n\nCommands of successful operations by the master owning their key's slot (slot map read at the start of each run).\n\n")
+					b.WriteString("| scenario | store | master | slots | commands | commands/s | share |\n|---|---|---|--:|--:|--:|--:|\n")
+					head = true
+				}
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %.0f | %.1f%% |\n", sr.Scenario.Name, r.Target, n.Addr, n.Slots, n.Commands, n.Throughput, 100*n.Share)
+			}
+		}
+	}
+	if head {
+		b.WriteString("\n")
+	}
 }

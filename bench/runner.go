@@ -56,6 +56,9 @@ type TargetResult struct {
 	MissingKeys int64 `json:"missing_keys"`
 	// CacheMisses counts cache-aside reads that went to PostgreSQL.
 	CacheMisses int64 `json:"cache_misses,omitempty"`
+	// Nodes (Redis Cluster only) splits the successful operations' commands
+	// by the master that owns their key's slot: the per-master throughput.
+	Nodes []NodeResult `json:"nodes,omitempty"`
 	// Late counts open-model operations whose intended start found every worker busy.
 	Late int64 `json:"late,omitempty"`
 	// Workers is the number of workers (closed: concurrency; open: max in flight).
@@ -96,6 +99,7 @@ type recorder struct {
 	sent, cancelled, unsent         int64
 	missingKeys                     int64 // made-up keys drawn for recorded operations
 	lastDone                        time.Time
+	nodes                           []int64 // per Redis Cluster master: commands of successful operations
 }
 
 // Error kinds the runner itself assigns.
@@ -164,6 +168,14 @@ func (r *recorder) add(lat, service time.Duration, o outcome, done time.Time) {
 	r.items += int64(res.items)
 	if res.miss {
 		r.miss++
+	}
+	if len(res.nodes) > 0 {
+		if r.nodes == nil {
+			r.nodes = make([]int64, len(res.nodes))
+		}
+		for i, n := range res.nodes {
+			r.nodes[i] += n
+		}
 	}
 }
 
@@ -527,8 +539,15 @@ func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 	corrected := newHist()
 	var ivSum time.Duration
 	var ivN int
+	var nodes []int64
 	last := recStart
 	for _, r := range recs {
+		if len(r.nodes) > len(nodes) {
+			nodes = append(nodes, make([]int64, len(r.nodes)-len(nodes))...)
+		}
+		for i, n := range r.nodes {
+			nodes[i] += n
+		}
 		res.hist.Merge(r.total)
 		if service != nil {
 			service.Merge(r.service)
@@ -582,6 +601,9 @@ func (rs *runSpec) merge(recs []*recorder, recStart time.Time) *TargetResult {
 	if service != nil {
 		p := percentilesOf(service)
 		res.Service = &p
+	}
+	if nr, ok := rs.tg.(nodeReporter); ok {
+		res.Nodes = nr.nodeResults(nodes, res.Elapsed)
 	}
 	res.Notes = notesOf(res, rs.sc)
 	return res

@@ -67,7 +67,10 @@ func (o *Options) environment(ctx context.Context, keys dataset.Keys, keySet int
 		_ = o.Pool.QueryRow(ctx, "SHOW server_version").Scan(&e.PostgresVersion)
 	}
 	if rd && o.Redis != nil {
-		if c, ok := o.Redis.(*redis.Client); ok {
+		switch c := o.Redis.(type) {
+		case *redis.Client:
+			e.RedisProtocol = c.Options().Protocol
+		case *redis.ClusterClient:
 			e.RedisProtocol = c.Options().Protocol
 		}
 		if info, err := o.Redis.Info(ctx, "server").Result(); err == nil {

@@ -29,6 +29,15 @@ type worker interface {
 type opResult struct {
 	items int  // replies or rows that were not empty
 	miss  bool // cache-aside: Redis missed, PostgreSQL answered
+	// nodes counts the operation's commands per Redis Cluster master (nil on
+	// one server); it is the worker's buffer, read before its next operation.
+	nodes []int64
+}
+
+// nodeReporter is a target that can report per-master figures of a Redis
+// Cluster run from the summed per-master command counts.
+type nodeReporter interface {
+	nodeResults(counts []int64, seconds float64) []NodeResult
 }
 
 // noBefore is embedded by workers without unrecorded set-up.
