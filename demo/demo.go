@@ -226,6 +226,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, o O
 			s.Lines = append(s.Lines, fmt.Sprintf("%d subscribers: Redis %s (maxmemory %s), PostgreSQL disk %s",
 				pr.Subscribers, capacity.GB(float64(pr.RedisBytes)), capacity.GB(float64(pr.RedisMaxMemory)), capacity.GB(float64(pr.PGDiskBytes))))
 		}
+		if c := plan.Cluster; c != nil && m.Cluster != nil {
+			line := fmt.Sprintf("Redis Cluster of %d masters; masters of %s needed with a load's 2× peak:", len(m.Cluster.Masters), capacity.GB(float64(c.MasterMaxMemory)))
+			for _, sz := range c.Sizes {
+				line += fmt.Sprintf(" %d at %d;", sz.MastersNeeded, sz.Subscribers)
+			}
+			s.Lines = append(s.Lines, line)
+		}
 		s.Links = append(s.Links, Link{"capacity report", "capacity/capacity.html"}, Link{"capacity (Markdown)", "capacity/capacity.md"},
 			Link{"capacity (JSON)", "capacity/capacity.json"})
 		res.Page.Charts = append(res.Page.Charts, Chart{Title: "Footprint against subscribers (projection)",
@@ -314,6 +321,18 @@ func runBench(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient
 			line += fmt.Sprintf(" %s p99 %.2f ms;", tr.Target, tr.Latency.P99)
 		}
 		s.Lines = append(s.Lines, line)
+		for _, tr := range sc.Results {
+			// The lookup shows how the keys spread over the masters (the other
+			// scenarios' per-master figures are in the report).
+			if tr.Target != bench.TargetRedis || len(tr.Nodes) == 0 || sc.Scenario.Name != "isdn_lookup" {
+				continue
+			}
+			line := sc.Scenario.Name + " per Redis Cluster master:"
+			for _, n := range tr.Nodes {
+				line += fmt.Sprintf(" %s %.0f/s;", n.Addr, n.Throughput)
+			}
+			s.Lines = append(s.Lines, line)
+		}
 	}
 	rel := func(p string) string {
 		r, err := filepath.Rel(o.Out, p)
