@@ -3,7 +3,7 @@
 # against `redis-benchmark --cluster` on the same operation; prints one JSON object:
 #   {"ut360_ops_per_sec", "redis_benchmark_ops_per_sec", "ratio", "clients", "commands": {…}, …}
 # Called by scripts/bench-cluster.sh (make bench-cluster) after it loaded N subscribers into
-# namespace NS of the cluster; TMPDIR is its scratch folder (this script writes under
+# namespace NS of the cluster; TMPDIR is its scratch folder (this script replaces
 # TMPDIR/lookup and leaves it there).
 #
 # The operation: HGETALL of a rec hash, the reply read but not decoded (what redis-benchmark
@@ -28,7 +28,7 @@
 # Order: ut360, redis-benchmark, redis-benchmark, ut360 (drift cancels); figures are the means.
 #
 # Environment: BIN (bin/ut360), LOOKUP_CLIENTS (8), LOOKUP_DURATION (8, seconds per run),
-# LOOKUP_KEYS (128). Exit 0 with the JSON on stdout; 3 on a failed step.
+# LOOKUP_KEYS (128), LOOKUP_UT360_FLAGS (more `ut360 bench` flags, e.g. "--procs 2"). Exit 0 with the JSON on stdout; 3 on a failed step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +49,7 @@ seed=${seed%%[,/?]*}
 H=${seed%:*} P=${seed##*:}
 [[ $seed == *:* ]] || P=6379
 W="$TMP/lookup"
+rm -rf "$W"
 mkdir -p "$W"
 rc() { redis-cli -h "$H" -p "$P" "$@"; }
 rcc() { redis-cli -c -h "$H" -p "$P" "$@" | { grep -v '^-> Redirected to slot' || true; }; }
@@ -122,7 +123,7 @@ EOF
 ut360_run() { # $1 tag → "throughput p50_ms mean_ms"; per-master figures in $W/ut360-$1.nodes.json
 	local dir="$W/ut360-$1"
 	"$BIN" -q --redis "$URL" --namespace "$NS" bench --target redis --keys-file "$W/keys.txt" \
-		--concurrency "$C" --duration "${D}s" --warmup 1s --out "$dir" "$W/hgetall.yaml" >"$W/ut360-$1.out" 2>&1 ||
+		--concurrency "$C" --duration "${D}s" --warmup 1s --out "$dir" ${LOOKUP_UT360_FLAGS:-} "$W/hgetall.yaml" >"$W/ut360-$1.out" 2>&1 ||
 		[[ $? == 1 ]] || { cat "$W/ut360-$1.out" >&2; exit 3; }
 	local s
 	s=$(ls "$dir"/*/summary.json)
@@ -156,7 +157,7 @@ jq -n --argjson ut "$UT" --argjson rb "$RB" --argjson c "$C" --argjson d "$D" --
 	--arg u1 "$u1" --arg u2 "$u2" --arg b1 "$b1" --arg b2 "$b2" --arg up "$(mean "$up1" "$up2")" --arg bp "$(mean "$bp1" "$bp2")" \
 	--arg um "$(mean "$um1" "$um2")" --arg ba "$(mean "$ba1" "$ba2")" \
 	--arg tags "$(paste -sd' ' "$W/tags.txt")" --arg rbv "$(redis-benchmark --version)" \
-	--arg ucmd "$BIN --redis $URL --namespace $NS bench --target redis --keys-file KEYS --concurrency $C --duration ${D}s --warmup 1s hgetall.yaml (isdn_lookup's HGETALL, decode: none)" \
+	--arg ucmd "$BIN --redis $URL --namespace $NS bench --target redis --keys-file KEYS --concurrency $C --duration ${D}s --warmup 1s ${LOOKUP_UT360_FLAGS:-}${LOOKUP_UT360_FLAGS:+ }hgetall.yaml (isdn_lookup's HGETALL, decode: none)" \
 	--arg bcmd "redis-benchmark --cluster -h $H -p $P -c $C -n $REQS -r $K --csv HGETALL $NS:rec:{tag}:__rand_int__" --slurpfile nodes "$W/ut360-2.nodes.json" '
 def ratio(a; b): if b > 0 then ((a / b) * 1000 | round) / 1000 else null end;
 {
