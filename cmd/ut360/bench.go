@@ -29,6 +29,10 @@ stall shows in the tail. Closed model: raw latency plus the coordinated-
 omission-corrected figures. Keys are drawn from the loaded ISDNs (PostgreSQL's
 recommendations, read once at start).
 
+On a Redis Cluster (--redis redis+cluster://…) every scenario runs as on one
+server; each worker keeps a connection per master and routes by slot, and the
+results add commands/s per master (summary.json results[].nodes; docs/cluster.md).
+
 Every operation the scenario asked for is accounted for: in the open model
 the ones never sent or cut off at the end of the run are failures (in
 error_rate, their latency to the end of the run in the tail); a target with no
