@@ -7,7 +7,7 @@
 # TMPDIR/lookup and leaves it there).
 #
 # The operation: HGETALL of a rec hash, the reply read but not decoded (what redis-benchmark
-# does; ut360 runs scenarios/isdn_lookup.yaml's command with decode: none, as bench-harness.sh).
+# does; ut360 runs scenarios/isdn_lookup.yaml, --target redis, with decode: none, as bench-harness.sh).
 #
 # The keys. redis-benchmark substitutes only a 12-digit number (__rand_int__, -r K) into a key,
 # and in --cluster mode it pins each client to one master and replaces "{tag}" in the key with
@@ -111,19 +111,13 @@ nkeys=$(wc -l <"$copies")
 say "$K rec hashes copied under $ntags tags ($nkeys keys): $(paste -sd' ' "$W/tags.txt")"
 
 # 3. The runs.
-cat >"$W/hgetall.yaml" <<'EOF'
-name: isdn_lookup
-description: HGETALL of one rec hash, reply read but not decoded (what redis-benchmark does)
-keys: {distribution: uniform}
-load: {model: closed, concurrency: 8, warmup: 1s, duration: 10s}
-redis:
-  commands: [[HGETALL, "{ns}:rec:{isdn}"]]
-  decode: none
-EOF
+# The built-in isdn_lookup, Redis side, with decode: none (redis-benchmark decodes nothing).
+sed 's/^\(  decode:\) rec$/\1 none/' scenarios/isdn_lookup.yaml >"$W/isdn_lookup.yaml"
+grep -q '^  decode: none$' "$W/isdn_lookup.yaml" || { say "scenarios/isdn_lookup.yaml: no 'decode: rec' line to turn off"; exit 3; }
 ut360_run() { # $1 tag → "throughput p50_ms mean_ms"; per-master figures in $W/ut360-$1.nodes.json
 	local dir="$W/ut360-$1"
 	"$BIN" -q --redis "$URL" --namespace "$NS" bench --target redis --keys-file "$W/keys.txt" \
-		--concurrency "$C" --duration "${D}s" --warmup 1s --out "$dir" ${LOOKUP_UT360_FLAGS:-} "$W/hgetall.yaml" >"$W/ut360-$1.out" 2>&1 ||
+		--concurrency "$C" --duration "${D}s" --warmup 1s --out "$dir" ${LOOKUP_UT360_FLAGS:-} "$W/isdn_lookup.yaml" >"$W/ut360-$1.out" 2>&1 ||
 		[[ $? == 1 ]] || { cat "$W/ut360-$1.out" >&2; exit 3; }
 	local s
 	s=$(ls "$dir"/*/summary.json)
@@ -157,7 +151,7 @@ jq -n --argjson ut "$UT" --argjson rb "$RB" --argjson c "$C" --argjson d "$D" --
 	--arg u1 "$u1" --arg u2 "$u2" --arg b1 "$b1" --arg b2 "$b2" --arg up "$(mean "$up1" "$up2")" --arg bp "$(mean "$bp1" "$bp2")" \
 	--arg um "$(mean "$um1" "$um2")" --arg ba "$(mean "$ba1" "$ba2")" \
 	--arg tags "$(paste -sd' ' "$W/tags.txt")" --arg rbv "$(redis-benchmark --version)" \
-	--arg ucmd "$BIN --redis $URL --namespace $NS bench --target redis --keys-file KEYS --concurrency $C --duration ${D}s --warmup 1s ${LOOKUP_UT360_FLAGS:-}${LOOKUP_UT360_FLAGS:+ }hgetall.yaml (isdn_lookup's HGETALL, decode: none)" \
+	--arg ucmd "$BIN --redis $URL --namespace $NS bench --target redis --keys-file KEYS --concurrency $C --duration ${D}s --warmup 1s ${LOOKUP_UT360_FLAGS:-}${LOOKUP_UT360_FLAGS:+ }isdn_lookup.yaml (scenarios/isdn_lookup.yaml with decode: none)" \
 	--arg bcmd "redis-benchmark --cluster -h $H -p $P -c $C -n $REQS -r $K --csv HGETALL $NS:rec:{tag}:__rand_int__" --slurpfile nodes "$W/ut360-2.nodes.json" '
 def ratio(a; b): if b > 0 then ((a / b) * 1000 | round) / 1000 else null end;
 {
