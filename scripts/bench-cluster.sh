@@ -80,8 +80,9 @@ run_store single "s$id" "$REDIS_URL" "$nsS"
 run_store cluster "c$id" "$CLUSTER_URL" "$nsC"
 
 echo "bench-cluster: day-2 load into the cluster with readers" >&2
-"$PROBE" --redis "$CLUSTER_URL" --namespace "$nsC" --subscribers "$N" >"$tmp/probe.json" &
+"$PROBE" --redis "$CLUSTER_URL" --namespace "$nsC" --subscribers "$N" --ready "$tmp/probe.ready" >"$tmp/probe.json" &
 pid=$!
+for _ in $(seq 300); do [[ -e $tmp/probe.ready ]] && break; sleep 0.1; done
 sleep 1
 "$BIN" -q --pg "$PG_BASE&search_path=c$id" --redis "$CLUSTER_URL" --namespace "$nsC" load --data "$tmp/d2" --summary-json "$tmp/day2.json" >/dev/null
 sleep 1

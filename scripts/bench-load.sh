@@ -42,6 +42,7 @@ MAX_WALL=15
 MAX_RSS_MB=512
 MAX_STALL_MS=50
 RATE=${RATE:-100000}
+ISOLATE=${ISOLATE:-1}
 PROBE=${PROBE:-bin/redisprobe}
 
 for t in "$BIN" "$PROBE" /usr/bin/time psql redis-cli jq; do
@@ -61,6 +62,7 @@ psql_live() { PGOPTIONS="-c search_path=$schema" psql -X -q -v ON_ERROR_STOP=1 "
 psql_floor() { PGOPTIONS="-c search_path=$floor_schema" psql -X -q -v ON_ERROR_STOP=1 "${PG_BASE%%\?*}" "$@"; }
 rcli() { redis-cli -u "$REDIS_URL" "$@"; }
 cleanup() {
+	[[ -f $tmp/readers-redis.pid ]] && kill "$(cat "$tmp/readers-redis.pid")" 2>/dev/null || true
 	psql -X -q "${PG_BASE%%\?*}" -c "DROP SCHEMA IF EXISTS $schema CASCADE; DROP SCHEMA IF EXISTS ${schema}_ut360_stage CASCADE; DROP SCHEMA IF EXISTS $floor_schema CASCADE" >/dev/null 2>&1 || true
 	rcli --scan --pattern "$ns:*" | xargs -r -n 1000 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
 	rm -rf "$tmp"
@@ -141,14 +143,33 @@ ut_pg=$(jq '.Postgres.Duration / 1e9' "$tmp/sum.json")
 ut_redis=$(jq '.Redis.Duration / 1e9' "$tmp/sum.json")
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
-# probe_load OUT SUBSCRIBERS LOAD-ARGS…: a load with the readers running.
+# Readers. What a reader waits must measure the load's commands, not the two
+# cores Redis shares here with the loader and PostgreSQL: with ISOLATE=1 (the
+# default; needs chrt, i.e. root) the reader runs use a private redis-server
+# on the last core at real-time priority (taskset + chrt -f), as a production
+# Redis has cores of its own, and the probe (one Go P) at real-time priority
+# on the first core, so that neither waits for the loader's threads. One day-2 load also
+# runs against the shared REDIS_URL (readers.day2_shared_cores) for contrast.
+RREDIS=$REDIS_URL RT=() isolated=false
+if [[ $ISOLATE == 1 ]] && chrt -f 10 true 2>/dev/null; then
+	rport=$((20000 + id % 10000))
+	core=$(($(nproc) - 1))
+	RT=(env GOMAXPROCS=1 taskset -c 0 chrt -f 10)
+	taskset -c "$core" chrt -f 10 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+		--dir "$tmp" --pidfile "$tmp/readers-redis.pid" --hash-max-listpack-value 4096 >/dev/null
+	for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	RREDIS="redis://127.0.0.1:$rport/0" isolated=true
+fi
+
+# probe_load OUT REDIS SUBSCRIBERS LOAD-ARGS…: a load with the readers running.
 probe_load() {
-	local out=$1 n=$2
-	shift 2
-	"$PROBE" --redis "$REDIS_URL" --namespace "$ns" --subscribers "$n" >"$tmp/$out.probe.json" &
+	local out=$1 redis=$2 n=$3
+	shift 3
+	"${RT[@]}" "$PROBE" --redis "$redis" --namespace "$ns" --subscribers "$n" --ready "$tmp/$out.ready" >"$tmp/$out.probe.json" &
 	local pid=$!
+	for _ in $(seq 300); do [[ -e $tmp/$out.ready ]] && break; sleep 0.1; done
 	sleep 1
-	ut load --summary-json "$tmp/$out.sum.json" "$@" >&2
+	"$BIN" --quiet --pg "$pgurl" --redis "$redis" --namespace "$ns" load --summary-json "$tmp/$out.sum.json" "$@" >&2
 	sleep 1
 	kill -TERM $pid
 	wait $pid
@@ -157,13 +178,19 @@ probe_load() {
 		"$tmp/$out.probe.json" >"$tmp/$out.json"
 }
 
-echo "bench-load: readers alone (noise floor), 10 s" >&2
-"$PROBE" --redis "$REDIS_URL" --namespace "$ns" --subscribers "$N" --duration 10s >"$tmp/idle.json"
-echo "bench-load: day-2 load of $N with readers" >&2
 "$BIN" --quiet gen --subscribers "$N" --day 2 --out "$tmp/day2" >/dev/null
-probe_load day2 "$N" --data "$tmp/day2"
+echo "bench-load: day-2 load of $N with readers, on the shared cores" >&2
+probe_load day2_shared "$REDIS_URL" "$N" --data "$tmp/day2"
+if [[ $isolated == true ]]; then
+	echo "bench-load: day 1 of $N into the readers' Redis" >&2
+	"$BIN" --quiet --pg "$pgurl" --redis "$RREDIS" --namespace "$ns" load --data "$tmp/data" >/dev/null
+fi
+echo "bench-load: readers alone (noise floor), 10 s" >&2
+"${RT[@]}" "$PROBE" --redis "$RREDIS" --namespace "$ns" --subscribers "$N" --duration 10s >"$tmp/idle.json"
+echo "bench-load: day-2 load of $N with readers" >&2
+probe_load day2 "$RREDIS" "$N" --data "$tmp/day2"
 echo "bench-load: load of $N with readers, --redis-rate $RATE" >&2
-probe_load limited "$N" --data "$tmp/data" --redis-rate "$RATE"
+probe_load limited "$RREDIS" "$N" --data "$tmp/data" --redis-rate "$RATE"
 rm -rf "$tmp/day2"
 
 mem_wall=null mem_rss=null mem_ok=null
@@ -178,9 +205,13 @@ if [[ $MEM_N != 0 ]]; then
 	mem_wall=$(wall_of "$tmp/mtime.txt")
 	mem_rss=$(rss_mb_of "$tmp/mtime.txt")
 	mem_ok=$(awk -v r="$mem_rss" -v m="$MAX_RSS_MB" 'BEGIN { print (r <= m) ? "true" : "false" }')
+	if [[ $isolated == true ]]; then
+		echo "bench-load: day 1 of $MEM_N into the readers' Redis" >&2
+		"$BIN" --quiet --pg "$pgurl" --redis "$RREDIS" --namespace "$ns" load --data "$tmp/mem" >/dev/null
+	fi
 	echo "bench-load: day-2 load of $MEM_N with readers" >&2
 	"$BIN" --quiet gen --subscribers "$MEM_N" --day 2 --out "$tmp/mem2" >/dev/null
-	probe_load day2m "$MEM_N" --data "$tmp/mem2"
+	probe_load day2m "$RREDIS" "$MEM_N" --data "$tmp/mem2"
 fi
 stall_ms=$(jq '[.ping.max_ms, .hgetall.max_ms] | max // null' "$tmp/day2m.json")
 stall_ok=$(jq --argjson m "$MAX_STALL_MS" 'if .ping then ([.ping.max_ms, .hgetall.max_ms] | max) <= $m else null end' "$tmp/day2m.json")
@@ -210,6 +241,7 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--argjson max_ratio "$MAX_RATIO" --argjson max_wall "$MAX_WALL" --argjson max_rss "$MAX_RSS_MB" \
 	--argjson max_stall "$MAX_STALL_MS" --argjson rate "$RATE" \
 	--slurpfile idle "$tmp/idle.json" --slurpfile day2 "$tmp/day2.json" --slurpfile limited "$tmp/limited.json" \
+	--slurpfile shared "$tmp/day2_shared.json" --argjson isolated "$isolated" \
 	--slurpfile day2m "$tmp/day2m.json" \
 	--slurpfile sum "$tmp/sum.json" '{
   format: 1, benchmark: "load", timestamp: $ts, commit: $commit, nproc: $nproc,
@@ -219,7 +251,7 @@ jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   ut360_seconds: {total: $ut_wall, postgres: $ut_pg, redis: $ut_redis, user_cpu: $ut_user, sys_cpu: $ut_sys},
   ratio: $ratio, ratio_vs_sum_of_floors: $ratio_sum, peak_rss_mb: $ut_rss,
   memory_check: {subscribers: $mem_n, wall_seconds: $mem_wall, peak_rss_mb: $mem_rss},
-  readers: {idle: $idle[0], day2: ($day2[0] + {subscribers: $n}), limited: ($limited[0] + {redis_rate: $rate, subscribers: $n}),
+  readers: {redis_on_own_core: $isolated, day2_shared_cores: ($shared[0] + {subscribers: $n}), idle: $idle[0], day2: ($day2[0] + {subscribers: $n}), limited: ($limited[0] + {redis_rate: $rate, subscribers: $n}),
             day2_mem: ($day2m[0] + {subscribers: $mem_n})},
   targets: {max_ratio: $max_ratio, max_wall_seconds: $max_wall, max_rss_mb_at_1m: $max_rss, max_reader_wait_ms_at_mem_n: $max_stall}, pass: $pass}' >"$out"
 cat "$out"

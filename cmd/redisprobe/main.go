@@ -42,6 +42,7 @@ type readerStats struct {
 	P99MS     float64 `json:"p99_ms"`
 	P999MS    float64 `json:"p999_ms"`
 	MaxGapMS  float64 `json:"max_gap_ms,omitempty"` // PING: longest time between two replies, less the interval
+	MaxAt     string  `json:"max_at"`               // when the longest wait began (RFC 3339, ms)
 	LastError string  `json:"last_error,omitempty"`
 }
 
@@ -49,12 +50,17 @@ type reader struct {
 	h      *hdrhistogram.Histogram
 	st     readerStats
 	maxGap time.Duration
+	max    time.Duration
+	maxAt  time.Time
 }
 
 func newReader() *reader { return &reader{h: hdrhistogram.New(1, 60_000_000, 3)} }
 
-func (r *reader) record(d time.Duration, err error) {
+func (r *reader) record(start time.Time, d time.Duration, err error) {
 	r.st.Ops++
+	if d > r.max {
+		r.max, r.maxAt = d, start
+	}
 	if err != nil && err != redis.Nil {
 		r.st.Errors++
 		r.st.LastError = redact.String(err.Error())
@@ -68,6 +74,7 @@ func (r *reader) stats() readerStats {
 	s.MaxMS, s.P50MS = ms(r.h.Max()), ms(r.h.ValueAtQuantile(50))
 	s.P99MS, s.P999MS = ms(r.h.ValueAtQuantile(99)), ms(r.h.ValueAtQuantile(99.9))
 	s.MaxGapMS = ms(r.maxGap.Microseconds())
+	s.MaxAt = r.maxAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	return s
 }
 
@@ -78,14 +85,15 @@ func main() {
 	seed := flag.Uint64("seed", dataset.DefaultSeed, "seed of the generated dataset")
 	interval := flag.Duration("interval", time.Millisecond, "pause between two PINGs")
 	duration := flag.Duration("duration", 0, "stop after this long (0: at SIGINT/SIGTERM)")
+	ready := flag.String("ready", "", "create this file once the readers run (a script waits for it before it starts the load, and only then may send SIGTERM)")
 	flag.Parse()
-	if err := run(*url, *ns, *n, *seed, *interval, *duration); err != nil {
+	if err := run(*url, *ns, *n, *seed, *interval, *duration, *ready); err != nil {
 		fmt.Fprintln(os.Stderr, "redisprobe:", redact.String(err.Error()))
 		os.Exit(1)
 	}
 }
 
-func run(url, ns string, n int, seed uint64, interval, duration time.Duration) error {
+func run(url, ns string, n int, seed uint64, interval, duration time.Duration, ready string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if duration > 0 {
@@ -117,6 +125,11 @@ func run(url, ns string, n int, seed uint64, interval, duration time.Duration) e
 		recKeys[i] = keys.Rec(dataset.ISDNFor(seed, i))
 	}
 	ping, hget := newReader(), newReader()
+	if ready != "" {
+		if err := os.WriteFile(ready, nil, 0o644); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -130,7 +143,7 @@ func run(url, ns string, n int, seed uint64, interval, duration time.Duration) e
 				return
 			}
 			now := time.Now()
-			ping.record(now.Sub(t), err)
+			ping.record(t, now.Sub(t), err)
 			ping.maxGap = max(ping.maxGap, now.Sub(last)-interval)
 			last = now
 			time.Sleep(interval)
@@ -144,7 +157,7 @@ func run(url, ns string, n int, seed uint64, interval, duration time.Duration) e
 			if ctx.Err() != nil {
 				return
 			}
-			hget.record(time.Since(t), err)
+			hget.record(t, time.Since(t), err)
 			if err == nil && len(h) == 0 {
 				hget.st.Empty++
 			}
