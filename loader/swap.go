@@ -105,7 +105,7 @@ for i = 1, #KEYS, 2 do
 end
 return n`)
 
-// markPGGeneration comments the staging recommendations table with the
+// markGeneration comments the staging recommendations table with the
 // generation; the swap moves the table, comment included, into place.
 func (s *pgStage) markGeneration(ctx context.Context, gen int64) error {
 	_, err := s.pool.Exec(ctx, fmt.Sprintf("COMMENT ON TABLE %s IS '%s'", qi(s.stage, tRecs), dataset.GenerationComment(gen)))
