@@ -11,13 +11,16 @@
 #   --timeout S    how long up waits for a healthy cluster   (UT360_CLUSTER_TIMEOUT, default 60)
 # The defaults (7001-7006, bus 17001-17006) are below Linux's ephemeral range (32768-60999) and clear
 # of 5432 and 6379. Ports above 55535 need --bus-port, because the bus port defaults to port + 10000.
-# Runtime files live in .services/cluster/<port>/ (nodes.conf, redis.pid, redis.log); redis-server
+# Runtime files live in $UT360_CLUSTER_DIR/<port>/ (nodes.conf, redis.pid, redis.log; default
+# ${TMPDIR:-/tmp}/ut360-cluster-<uid>, one place per user and machine, not per checkout: a second
+# clone (CI's) that finds the cluster running must be able to restart a node it kills); redis-server
 # runs as the invoking user. No data is persisted (a cache): a restarted node comes back empty and
 # rejoins with the identity in its nodes.conf; a restarted former master becomes a replica.
 # "up" on a healthy cluster only checks its health. Idempotent; serialised by a lock file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD/.services/cluster"
+ROOT="${UT360_CLUSTER_DIR:-${TMPDIR:-/tmp}/ut360-cluster-$(id -u)}"
+mkdir -p -m 700 "$ROOT"
 CMD="${1:-up}"
 [ $# -gt 0 ] && shift
 BASE="${UT360_CLUSTER_PORT:-7001}"
