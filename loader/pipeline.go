@@ -155,7 +155,7 @@ func (l *load) run(ctx context.Context) (sum *Summary, err error) {
 			return nil, err
 		}
 		hook("proved")
-		stats := l.stats(sum, <-shas)
+		stats := l.stats(ctx, sum, <-shas)
 		if sum.Leavers, err = l.rs.plan(ctx, l.subs, stats, l.pg != nil); err != nil {
 			return nil, err
 		}

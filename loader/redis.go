@@ -207,7 +207,7 @@ func (s *redisStage) discard(ctx context.Context, subs *subscribers) error {
 // cleanup removes every staging key (SCAN + UNLINK, on every master) and
 // the marker: the leftovers of a load that died without discarding them.
 func (s *redisStage) cleanup(ctx context.Context) error {
-	err := s.scanStage(ctx, func(keys []string) error {
+	err := s.scan(ctx, s.live.StagePattern(), func(keys []string) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { s.unlink(ctx, p, keys); return nil })
 		return err
 	})

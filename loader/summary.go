@@ -28,7 +28,7 @@ func (l *load) summary(src, fp string) *Summary {
 	return s
 }
 
-func (l *load) stats(s *Summary, shas [3]string) map[string]string {
+func (l *load) stats(ctx context.Context, s *Summary, shas [3]string) map[string]string {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return map[string]string{
 		dataset.StatRecommendations: i(s.Subscribers), dataset.StatProfiles: i(s.Profiles), dataset.StatMonthlyRows: i(s.MonthlyRows),
@@ -39,7 +39,7 @@ func (l *load) stats(s *Summary, shas [3]string) map[string]string {
 		dataset.StatLoadedAt: time.Now().UTC().Format(time.RFC3339), dataset.StatDurationMS: i(time.Since(l.start).Milliseconds()),
 		dataset.StatVersion: l.o.Version, dataset.StatSubscribers: i(s.Subscribers), dataset.StatTTLSeconds: i(int64(l.o.TTL / time.Second)),
 		dataset.StatSource: s.Source, dataset.StatIndexKeys: dataset.IndexKeysJSON(s.IndexKeys), dataset.StatRejects: strconv.Itoa(s.Rejects),
-		dataset.StatPGGeneration: l.pgGenerationOfSnapshot(),
+		dataset.StatPGGeneration: l.pgGenerationOfSnapshot(ctx),
 	}
 }
 
@@ -47,12 +47,12 @@ func (l *load) stats(s *Summary, shas [3]string) map[string]string {
 // was made from: this load's when it loads both stores, the live one when
 // it refreshes Redis from PostgreSQL (which holds the load lock, so no load
 // can swap meanwhile), "" when Redis alone is loaded from files.
-func (l *load) pgGenerationOfSnapshot() string {
+func (l *load) pgGenerationOfSnapshot(ctx context.Context) string {
 	switch {
 	case l.pg != nil:
 		return strconv.FormatInt(l.gen, 10)
 	case l.o.FromPostgres:
-		if g := l.pgGeneration(context.Background()); g > 0 {
+		if g := l.pgGeneration(ctx); g > 0 {
 			return strconv.FormatInt(g, 10)
 		}
 	}

@@ -307,7 +307,7 @@ func (s *redisStage) plan(ctx context.Context, subs *subscribers, stats map[stri
 	if err != nil {
 		return 0, fmt.Errorf("redis: list live index keys: %w", err)
 	}
-	drop := s.live.Stage(s.live.Namespace() + ":meta:drop")
+	drop := s.dropKey()
 	var buf []any
 	flush := func(force bool) error {
 		if len(buf) == 0 || (!force && len(buf) < 1000) {
@@ -362,7 +362,7 @@ func (s *redisStage) plan(ctx context.Context, subs *subscribers, stats map[stri
 	for f, v := range stats {
 		args = append(args, f, v)
 	}
-	staged := s.live.Stage(s.live.Stats())
+	staged := s.stagedStats()
 	if err := s.rdb.HSet(ctx, staged, args...).Err(); err != nil {
 		return 0, fmt.Errorf("redis: stage meta:stats: %w", err)
 	}
@@ -377,6 +377,12 @@ func (s *redisStage) plan(ctx context.Context, subs *subscribers, stats map[stri
 	}
 	return leavers, nil
 }
+
+// dropKey is the staged set of live keys the swap unlinks (see plan).
+func (s *redisStage) dropKey() string { return s.live.Stage(s.live.Namespace() + ":meta:drop") }
+
+// stagedStats is the staged meta:stats, renamed onto the live one at commit.
+func (s *redisStage) stagedStats() string { return s.live.Stage(s.live.Stats()) }
 
 // planned fails unless this load still holds the lock and the journal is
 // its own: checked right before PostgreSQL commits.
@@ -397,7 +403,7 @@ func (s *redisStage) abandon(ctx context.Context, subs *subscribers) error {
 	if err := s.discard(ctx, subs); err != nil {
 		return err
 	}
-	err := s.rdb.Unlink(ctx, s.live.Stage(s.live.Namespace()+":meta:drop"), s.live.Stage(s.live.Stats())).Err()
+	err := s.rdb.Unlink(ctx, s.dropKey(), s.stagedStats()).Err()
 	if err != nil {
 		return err
 	}
@@ -460,7 +466,7 @@ func (s *redisStage) swap(ctx context.Context, subs *subscribers) (t swapTiming,
 	t.Leaver = time.Since(ls)
 	hook("swap-before-commit")
 	// The commit point: the new meta:stats.
-	if err := runUnlink([][]string{{s.live.Stage(s.live.Stats()), s.live.Stats()}}); err != nil {
+	if err := runUnlink([][]string{{s.stagedStats(), s.live.Stats()}}); err != nil {
 		return t, fmt.Errorf("redis: swap meta:stats: %w", err)
 	}
 	t.Window = time.Since(start)
@@ -508,7 +514,7 @@ func (s *redisStage) runUnits(ctx context.Context, units [][]string, ttl, mode s
 
 // unlinkDropSet unlinks every live key of the drop set, then the set.
 func (s *redisStage) unlinkDropSet(ctx context.Context) error {
-	drop := s.live.Stage(s.live.Namespace() + ":meta:drop")
+	drop := s.dropKey()
 	it := s.rdb.SScan(ctx, drop, 0, "", 1000).Iterator()
 	var keys []string
 	flush := func() error {
@@ -560,8 +566,8 @@ func (s *redisStage) unlink(ctx context.Context, p redis.Pipeliner, keys []strin
 // it finds by SCAN, and returns the staged index keys' pairs for the caller.
 func (s *redisStage) resumeUnits(ctx context.Context, run func([][]string, string) error, ttl string) ([][]string, error) {
 	var idx, units [][]string
-	stats, drop := s.live.Stage(s.live.Stats()), s.live.Stage(s.live.Namespace()+":meta:drop")
-	err := s.scanStage(ctx, func(keys []string) error {
+	stats, drop := s.stagedStats(), s.dropKey()
+	err := s.scan(ctx, s.live.StagePattern(), func(keys []string) error {
 		for _, st := range keys {
 			live, ok := s.live.LiveOf(st)
 			switch {
@@ -579,11 +585,6 @@ func (s *redisStage) resumeUnits(ctx context.Context, run func([][]string, strin
 		return nil
 	})
 	return idx, err
-}
-
-// scanStage calls fn with batches of staging keys.
-func (s *redisStage) scanStage(ctx context.Context, fn func([]string) error) error {
-	return s.scan(ctx, s.live.StagePattern(), fn)
 }
 
 // scan calls fn with batches of the keys matching pattern, on every master

@@ -16,16 +16,16 @@ import (
 	"github.com/ut360/ut360/internal/testenv"
 )
 
-// childArgs, when set, makes TestChildProcess run ut360 with these
-// (separated by the unit separator 0x1F) arguments: a real process the parent test can kill -9.
+// childArgs, when set, makes the test binary run ut360 with these
+// arguments (separated by the unit separator 0x1F) instead of the tests:
+// a real process the parent test can kill -9.
 const childArgs = "UT360_TEST_CHILD_ARGS"
 
-func TestChildProcess(t *testing.T) {
-	args := os.Getenv(childArgs)
-	if args == "" {
-		return // only as a child of TestKilledMidSwap
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childArgs); args != "" {
+		os.Exit(run(context.Background(), append([]string{"ut360"}, strings.Split(args, "\x1f")...), os.Stdout, os.Stderr))
 	}
-	os.Exit(run(context.Background(), append([]string{"ut360"}, strings.Split(args, "\x1f")...), os.Stdout, os.Stderr))
+	os.Exit(m.Run())
 }
 
 // TestKilledMidSwap kills the loader (SIGKILL: no cleanup code runs) while
@@ -48,7 +48,7 @@ func TestKilledMidSwap(t *testing.T) {
 				t.Fatalf("day 1: exit %d: %s", code, errb)
 			}
 
-			child := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
+			child := exec.Command(os.Args[0])
 			child.Env = append(os.Environ(), childArgs+"="+strings.Join(append(global, "load", "--data", day2, "--redis-rate", "1500"), "\x1f"))
 			if err := child.Start(); err != nil {
 				t.Fatal(err)
