@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test ./dataset -run '^$$' -fuzz FuzzParseRecommendationCSV -fuzztime 30s
 	$(GO) test ./dataset -run '^$$' -fuzz FuzzParquetReader -fuzztime 30s
 	$(GO) test ./bench -run '^$$' -fuzz FuzzNumericInt64 -fuzztime 30s
+	$(GO) test ./bench -run '^$$' -fuzz FuzzReadReply -fuzztime 30s
 
 clean:
 	rm -rf bin

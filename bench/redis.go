@@ -37,22 +37,30 @@ func newRedisTarget(rdb redis.UniversalClient, op *RedisOp, ns string, route *cl
 	return t
 }
 
-// newWorker gives each worker its own connection for the whole run, like a
-// redis-benchmark client: taking one from the shared pool per operation
-// costs a health-check syscall and pool bookkeeping every time. On a Redis
-// Cluster the worker holds one connection per master and routes a
-// single-command operation by its key's slot itself; pipelines (several
-// commands, or one per key of a batch) go through the ClusterClient, which
-// splits them by node.
+// newWorker gives each worker its own connections for the whole run, like
+// a redis-benchmark client: an operation of one command goes through a
+// leanConn (to its key's master on a Redis Cluster, the worker routing by
+// slot itself); pipelines (several commands, or one per key of a batch) go
+// through the worker's go-redis connection on one server and through the
+// ClusterClient, which splits them by node, on a cluster.
 func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
-	if c, ok := t.rdb.(*redis.Client); ok {
-		conn := c.Conn()
-		return &redisWorker{t: t, rdb: conn, conn: conn}, nil
-	}
 	w := &redisWorker{t: t, rdb: t.rdb}
+	if c, ok := t.rdb.(*redis.Client); ok {
+		w.conn = c.Conn() // connects on first use
+		w.rdb, w.opts = w.conn, []*redis.Options{c.Options()}
+	}
 	if t.route != nil {
-		w.conns = make([]*redis.Conn, len(t.route.masters))
+		for _, c := range t.route.clients {
+			w.opts = append(w.opts, c.Options())
+		}
 		w.counts = make([]int64, len(t.route.masters))
+	}
+	w.leans = make([]*leanConn, len(w.opts))
+	if len(t.cmds) == 1 {
+		w.args = make([]string, len(t.cmds[0]))
+		if t.op.Decode == "rec" || t.op.Decode == "profile" {
+			w.hash = map[string]string{}
+		}
 	}
 	return w, nil
 }
@@ -65,7 +73,7 @@ func (t *redisTarget) nodeResults(counts []int64, seconds float64) []NodeResult 
 	return t.route.nodeResults(counts, seconds)
 }
 
-// redisCmds is what a worker sends through: the shared client or its own connection.
+// redisCmds is what a worker pipelines through: its connection or the shared client.
 type redisCmds interface {
 	redis.Cmdable
 	Do(ctx context.Context, args ...any) *redis.Cmd
@@ -75,11 +83,17 @@ type redisWorker struct {
 	noBefore
 	t    *redisTarget
 	rdb  redisCmds
-	conn *redis.Conn // the worker's own connection, if t.rdb is a *redis.Client
+	conn *redis.Conn // the worker's go-redis connection, if t.rdb is a *redis.Client
 
-	// On a cluster: the worker's connection to each master (made on first
-	// use), and the commands of the current operation per master.
-	conns  []*redis.Conn
+	// opts are the options of the server (one) or of each master (cluster,
+	// in route order), and leans the worker's leanConn to each, made on
+	// first use and dropped when broken.
+	opts  []*redis.Options
+	leans []*leanConn
+	args  []string          // a one-command operation's arguments, reused
+	hash  map[string]string // its decoded hash reply, reused
+
+	// counts are the current operation's commands per cluster master.
 	counts []int64
 	// unpinned: a redirection or a broken connection was met (the slot map
 	// changed, a master failed); from then on every operation goes through
@@ -91,9 +105,9 @@ func (w *redisWorker) close() {
 	if w.conn != nil {
 		_ = w.conn.Close()
 	}
-	for _, c := range w.conns {
+	for _, c := range w.leans {
 		if c != nil {
-			_ = c.Close()
+			c.close()
 		}
 	}
 }
@@ -143,10 +157,46 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	if t.route != nil {
 		return w.sendCluster(ctx, keys, key)
 	}
-	if len(t.cmds) == 1 && !t.op.PerKey {
-		return t.result(t.issue(ctx, w.rdb, 0, key))
+	if len(t.cmds) == 1 && !t.op.PerKey && len(w.leans) == 1 {
+		return w.lean(ctx, 0, key)
 	}
 	return w.pipeline(ctx, keys, key)
+}
+
+// lean runs the one-command operation for key on the worker's leanConn to
+// server (or master) i.
+func (w *redisWorker) lean(ctx context.Context, i int, key string) (opResult, error) {
+	c := w.leans[i]
+	if c == nil {
+		var err error
+		if c, err = dialLean(ctx, w.opts[i]); err != nil {
+			return opResult{}, err
+		}
+		w.leans[i] = c
+	}
+	for j, a := range w.t.cmds[0] {
+		w.args[j] = fillISDN(a, key)
+	}
+	clear(w.hash)
+	empty, err := c.do(ctx, w.args, w.hash)
+	if c.broken {
+		c.close()
+		w.leans[i] = nil
+	}
+	return w.t.leanResult(empty, w.hash, err)
+}
+
+// leanResult checks a reply read by a leanConn as result checks go-redis's.
+func (t *redisTarget) leanResult(empty bool, hash map[string]string, err error) (opResult, error) {
+	switch {
+	case err != nil:
+		return opResult{}, err
+	case empty:
+		return opResult{}, nil
+	case hash != nil:
+		return t.hash(hash)
+	}
+	return opResult{items: 1}, nil
 }
 
 // sendCluster runs one operation on a Redis Cluster and counts its commands
@@ -158,16 +208,16 @@ func (w *redisWorker) sendCluster(ctx context.Context, keys []string, key string
 		n := t.route.node(commandKey(t.cmds[0], key))
 		w.counts[n]++
 		if !w.unpinned {
-			if w.conns[n] == nil {
-				w.conns[n] = t.route.clients[n].Conn()
-			}
-			res, err := t.result(t.issue(ctx, w.conns[n], 0, key))
+			res, err := w.lean(ctx, n, key)
 			if !redirected(err) {
 				res.nodes = w.counts
 				return res, err
 			}
-			_ = w.conns[n].Close()
-			w.conns[n], w.unpinned = nil, true
+			if c := w.leans[n]; c != nil {
+				c.close()
+				w.leans[n] = nil
+			}
+			w.unpinned = true
 		}
 		res, err := t.result(t.issue(ctx, t.rdb, 0, key))
 		res.nodes = w.counts
