@@ -56,6 +56,8 @@ func (t *redisTarget) newWorker(context.Context, int) (worker, error) {
 		w.counts = make([]int64, len(t.route.masters))
 	}
 	w.leans = make([]*leanConn, len(w.opts))
+	// A leanConn speaks RESP2; a URL that asks for protocol=3 gets go-redis throughout.
+	w.useLean = len(w.opts) > 0 && w.opts[0].Protocol != 3
 	if len(t.cmds) == 1 {
 		w.args = make([]string, len(t.cmds[0]))
 		if t.op.Decode == "rec" || t.op.Decode == "profile" {
@@ -88,10 +90,11 @@ type redisWorker struct {
 	// opts are the options of the server (one) or of each master (cluster,
 	// in route order), and leans the worker's leanConn to each, made on
 	// first use and dropped when broken.
-	opts  []*redis.Options
-	leans []*leanConn
-	args  []string          // a one-command operation's arguments, reused
-	hash  map[string]string // its decoded hash reply, reused
+	opts    []*redis.Options
+	leans   []*leanConn
+	useLean bool
+	args    []string          // a one-command operation's arguments, reused
+	hash    map[string]string // its decoded hash reply, reused
 
 	// counts are the current operation's commands per cluster master.
 	counts []int64
@@ -157,8 +160,11 @@ func (w *redisWorker) send(ctx context.Context, keys []string) (opResult, error)
 	if t.route != nil {
 		return w.sendCluster(ctx, keys, key)
 	}
-	if len(t.cmds) == 1 && !t.op.PerKey && len(w.leans) == 1 {
-		return w.lean(ctx, 0, key)
+	if len(t.cmds) == 1 && !t.op.PerKey {
+		if w.useLean {
+			return w.lean(ctx, 0, key)
+		}
+		return t.result(t.issue(ctx, w.rdb, 0, key))
 	}
 	return w.pipeline(ctx, keys, key)
 }
@@ -207,7 +213,7 @@ func (w *redisWorker) sendCluster(ctx context.Context, keys []string, key string
 	if len(t.cmds) == 1 && !t.op.PerKey {
 		n := t.route.node(commandKey(t.cmds[0], key))
 		w.counts[n]++
-		if !w.unpinned {
+		if !w.unpinned && w.useLean {
 			res, err := w.lean(ctx, n, key)
 			if !redirected(err) {
 				res.nodes = w.counts

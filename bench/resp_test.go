@@ -178,3 +178,28 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// TestProtocol3KeepsGoRedis: a --redis URL that asks for RESP3 is not
+// answered with the lean RESP2 connection.
+func TestProtocol3KeepsGoRedis(t *testing.T) {
+	r := testenv.NewRedis(t)
+	ctx := context.Background()
+	must(t, r.Client.HSet(ctx, r.Namespace+":rec:1", "isdn", "1").Err())
+	for _, proto := range []int{2, 3} {
+		opt := *r.Client.Options()
+		opt.Protocol = proto
+		c := redis.NewClient(&opt)
+		tg := newRedisTarget(c, &RedisOp{Commands: [][]string{{"HGETALL", "{ns}:rec:{isdn}"}}, Decode: "none"}, r.Namespace, nil)
+		w, err := tg.newWorker(ctx, 0)
+		must(t, err)
+		res, err := w.do(ctx, []string{"1"})
+		if err != nil || res.items != 1 {
+			t.Errorf("protocol %d: %+v %v, want the hash found", proto, res, err)
+		}
+		if lean := w.(*redisWorker).leans[0] != nil; lean != (proto == 2) {
+			t.Errorf("protocol %d: lean connection used = %v", proto, lean)
+		}
+		w.close()
+		c.Close()
+	}
+}

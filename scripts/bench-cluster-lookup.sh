@@ -64,8 +64,8 @@ cleanup() {
 		sed 's/.*/UNLINK "&"/' "$copies" | rcc >/dev/null 2>&1 || true
 	fi
 	for m in $(masters); do
-		redis-cli -h "${m%:*}" -p "${m#*:}" --scan --pattern "$NS:rbtag:*" |
-			xargs -r -n 1 redis-cli -h "${m%:*}" -p "${m#*:}" unlink >/dev/null 2>&1 || true
+		redis-cli -h "${m%:*}" -p "${m#*:}" --scan --pattern "$NS:rbtag:*" | sed 's/^/UNLINK /' |
+			redis-cli -h "${m%:*}" -p "${m#*:}" --pipe >/dev/null 2>&1 || true
 	done
 }
 trap cleanup EXIT

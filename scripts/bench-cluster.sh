@@ -50,7 +50,9 @@ cleanup() {
 	psql -X -q "${PG_BASE%%\?*}" -c "DROP SCHEMA IF EXISTS s$id CASCADE; DROP SCHEMA IF EXISTS c$id CASCADE" >/dev/null 2>&1 || true
 	redis-cli -u "$REDIS_URL" --scan --pattern "$nsS:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
 	for p in $(redis-cli -h "${first_node%:*}" -p "${first_node#*:}" cluster nodes | awk '/master/ { split($2, a, "[:@]"); print a[2] }'); do
-		redis-cli -h "${first_node%:*}" -p "$p" --scan --pattern "$nsC:*" | xargs -r -n 1 redis-cli -h "${first_node%:*}" -p "$p" unlink >/dev/null 2>&1 || true
+		# One UNLINK per key (keys of different slots cannot share one), pipelined.
+		redis-cli -h "${first_node%:*}" -p "$p" --scan --pattern "$nsC:*" | sed 's/^/UNLINK /' |
+			redis-cli -h "${first_node%:*}" -p "$p" --pipe >/dev/null 2>&1 || true
 	done
 	rm -rf "$tmp"
 }
