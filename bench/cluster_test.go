@@ -42,7 +42,7 @@ func clusterStores(t *testing.T, n int) (*redis.ClusterClient, string, *pgxpool.
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return cc, ns, pool
+	return asBenchCluster(t, cc), ns, pool
 }
 
 // TestClusterAllScenarios runs every built-in scenario briefly against the
@@ -170,7 +170,8 @@ func TestClusterWorkerFollowsRedirect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	route, err := newClusterRoute(ctx, cc)
+	bc := asBenchCluster(t, cc)
+	route, err := newClusterRoute(ctx, bc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestClusterWorkerFollowsRedirect(t *testing.T) {
 		route.owner[s] = uint16((int(route.owner[s]) + 1) % len(route.masters))
 	}
 	op := &RedisOp{Commands: [][]string{{"HGETALL", "{ns}:rec:{isdn}"}}, Decode: "none"}
-	tg := newRedisTarget(cc, op, ns, route)
+	tg := newRedisTarget(bc, op, ns, route)
 	w, err := tg.newWorker(ctx, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -24,9 +24,30 @@ const testSubscribers = 2000
 
 // stores is a private schema and namespace loaded with a small dataset.
 type stores struct {
-	pg   *testenv.PG
-	rd   *testenv.Redis
-	pool *pgxpool.Pool // sized for the open model's workers
+	pg    *testenv.PG
+	rd    *testenv.Redis
+	bench *redis.Client // rd's server, connected as ut360 bench connects
+	pool  *pgxpool.Pool // sized for the open model's workers
+}
+
+// asBench returns a client with c's options in RESP2, as `ut360 bench`
+// connects unless the URL asks for protocol=3: so the tests run the lean
+// connection that users get (a RESP3 client keeps go-redis throughout).
+func asBench(t testing.TB, c *redis.Client) *redis.Client {
+	opt := *c.Options()
+	opt.Protocol = 2
+	b := redis.NewClient(&opt)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// asBenchCluster is asBench for a Redis Cluster.
+func asBenchCluster(t testing.TB, cc *redis.ClusterClient) *redis.ClusterClient {
+	opt := *cc.Options()
+	opt.Protocol = 2
+	b := redis.NewClusterClient(&opt)
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 func loadedStores(t *testing.T) *stores {
@@ -47,11 +68,11 @@ func loadedStores(t *testing.T) *stores {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &stores{pg: pg, rd: rd, pool: pool}
+	return &stores{pg: pg, rd: rd, bench: asBench(t, rd.Client), pool: pool}
 }
 
 func (s *stores) options(t *testing.T) Options {
-	return Options{Out: t.TempDir(), Namespace: s.rd.Namespace, Pool: s.pool, Redis: s.rd.Client,
+	return Options{Out: t.TempDir(), Namespace: s.rd.Namespace, Pool: s.pool, Redis: s.bench,
 		Version: "test", Commit: "test", Interval: 250 * time.Millisecond}
 }
 
@@ -215,7 +236,7 @@ func testBuiltin(t *testing.T, s *stores) {
 // each worker counts the failed call and carries on with a new connection.
 func testRedisReconnect(t *testing.T, s *stores) {
 	ctx := context.Background()
-	opt := *s.rd.Client.Options()
+	opt := *s.bench.Options()
 	opt.ClientName = "benchkill-" + testenv.ID()
 	rdb := redis.NewClient(&opt)
 	defer rdb.Close()
