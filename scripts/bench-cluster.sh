@@ -3,10 +3,11 @@
 # against the single Redis server, on the same machine, in the same run, on
 # the same data. Writes results/cluster-<timestamp>.json.
 #
-#   load     `ut360 load` of N subscribers into PostgreSQL + the single server,
-#            then into PostgreSQL + the cluster (each a first load into an
-#            empty namespace, then the same files again: the refresh is timed)
-#   verify   `ut360 verify` of each
+#   load     `ut360 load` of N subscribers into PostgreSQL + the single server
+#            and into PostgreSQL + the cluster (a first load into an empty
+#            namespace each, then the same files again: the refresh is timed,
+#            twice per store, single, cluster, cluster, single; the means)
+#   verify   `ut360 verify` of each, timed the same way
 #   readers  bin/redisprobe (PING every master every 1 ms, HGETALL reader)
 #            through a day-2 load into the cluster: the longest wait and the
 #            swap's mixed-generation window
@@ -66,20 +67,37 @@ echo "bench-cluster: gen $N subscribers, days 1 and 2" >&2
 "$BIN" -q --pg "$PG_BASE" migrate up >/dev/null
 psql -X -q "${PG_BASE%%\?*}" -c "CREATE SCHEMA s$id; CREATE SCHEMA c$id" >/dev/null
 
-# run_store NAME SCHEMA REDIS NS: first load, timed refresh, timed verify.
-run_store() {
-	local name=$1 pg="$PG_BASE&search_path=$2" redis=$3 ns=$4 s
-	echo "bench-cluster: $name: load, load again (timed), verify (timed)" >&2
-	"$BIN" -q --pg "$pg" --redis "$redis" --namespace "$ns" load --data "$tmp/d1" >/dev/null
-	s=$(now)
-	"$BIN" -q --pg "$pg" --redis "$redis" --namespace "$ns" load --data "$tmp/d1" --summary-json "$tmp/$name.load.json" >/dev/null
-	echo "$(since "$s")" >"$tmp/$name.load_s"
-	s=$(now)
-	"$BIN" -q --pg "$pg" --redis "$redis" --namespace "$ns" verify --report "$tmp/$name.verify.json" >/dev/null || true # .clean is read below
-	echo "$(since "$s")" >"$tmp/$name.verify_s"
+# The two stores: NAME → "SCHEMA REDIS NS".
+declare -A store=([single]="s$id $REDIS_URL $nsS" [cluster]="c$id $CLUSTER_URL $nsC")
+# ut NAME ARGS… — ut360 against store NAME.
+ut() {
+	local schema redis ns
+	read -r schema redis ns <<<"${store[$1]}"
+	shift
+	"$BIN" -q --pg "$PG_BASE&search_path=$schema" --redis "$redis" --namespace "$ns" "$@"
 }
-run_store single "s$id" "$REDIS_URL" "$nsS"
-run_store cluster "c$id" "$CLUSTER_URL" "$nsC"
+# timed NAME KIND N ARGS… — timed run N of ut360, its seconds appended to $tmp/NAME.KIND_s.
+timed() {
+	local name=$1 kind=$2 run=$3 s
+	shift 3
+	s=$(now)
+	ut "$name" "$@" >/dev/null || [[ $kind == verify ]] # verify's .clean is read below
+	echo "$(since "$s")" >>"$tmp/$name.${kind}_s"
+	echo "bench-cluster: run $run, $name $kind: $(tail -1 "$tmp/$name.${kind}_s") s" >&2
+}
+echo "bench-cluster: first loads into both, then the refresh and verify of each twice, single, cluster, cluster, single (drift cancels)" >&2
+ut single load --data "$tmp/d1" >/dev/null
+ut cluster load --data "$tmp/d1" >/dev/null
+i=0
+for name in single cluster cluster single; do
+	timed "$name" load $((++i)) load --data "$tmp/d1"
+done
+for name in single cluster cluster single; do
+	timed "$name" verify $((++i)) verify --report "$tmp/$name.verify.json"
+done
+# mean FILE — the mean of the seconds in FILE.
+mean() { awk '{ s += $1 } END { printf "%.3f", s / NR }' "$1"; }
+for f in "$tmp"/*.load_s "$tmp"/*.verify_s; do mean "$f" >"$f.mean"; done
 
 echo "bench-cluster: day-2 load into the cluster with readers" >&2
 "$PROBE" --redis "$CLUSTER_URL" --namespace "$nsC" --subscribers "$N" --ready "$tmp/probe.ready" >"$tmp/probe.json" &
@@ -99,23 +117,25 @@ if [[ $LOOKUP == 1 ]]; then
 fi
 
 ratio() { awk -v a="$(cat "$1")" -v b="$(cat "$2")" 'BEGIN { printf "%.2f", a / b }'; }
-load_ratio=$(ratio "$tmp/cluster.load_s" "$tmp/single.load_s")
-verify_ratio=$(ratio "$tmp/cluster.verify_s" "$tmp/single.verify_s")
+load_ratio=$(ratio "$tmp/cluster.load_s.mean" "$tmp/single.load_s.mean")
+verify_ratio=$(ratio "$tmp/cluster.verify_s.mean" "$tmp/single.verify_s.mean")
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RESULTS"
 out="$RESULTS/cluster-$stamp.json"
 jq -n --arg commit "$commit" --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson nproc "$(nproc)" --argjson n "$N" \
-	--argjson ls "$(cat "$tmp/single.load_s")" --argjson lc "$(cat "$tmp/cluster.load_s")" \
-	--argjson vs "$(cat "$tmp/single.verify_s")" --argjson vc "$(cat "$tmp/cluster.verify_s")" \
+	--argjson ls "$(cat "$tmp/single.load_s.mean")" --argjson lc "$(cat "$tmp/cluster.load_s.mean")" \
+	--argjson vs "$(cat "$tmp/single.verify_s.mean")" --argjson vc "$(cat "$tmp/cluster.verify_s.mean")" \
+	--slurpfile lsr "$tmp/single.load_s" --slurpfile lcr "$tmp/cluster.load_s" \
+	--slurpfile vsr "$tmp/single.verify_s" --slurpfile vcr "$tmp/cluster.verify_s" \
 	--argjson lr "$load_ratio" --argjson vr "$verify_ratio" --argjson max "$MAX_RATIO" --argjson lookup "$lookup" \
 	--slurpfile probe "$tmp/probe.json" --slurpfile day2 "$tmp/day2.json" \
 	--slurpfile vsj "$tmp/single.verify.json" --slurpfile vcj "$tmp/cluster.verify.json" \
 	--arg cluster "$CLUSTER_URL" '{
   format: 1, benchmark: "cluster", timestamp: $ts, commit: $commit, nproc: $nproc, subscribers: $n, cluster: $cluster,
-  load_seconds: {single: $ls, cluster: $lc, ratio: $lr},
-  verify_seconds: {single: $vs, cluster: $vc, ratio: $vr,
+  load_seconds: {single: $ls, cluster: $lc, ratio: $lr, runs: {single: $lsr, cluster: $lcr}},
+  verify_seconds: {single: $vs, cluster: $vc, ratio: $vr, runs: {single: $vsr, cluster: $vcr},
                    clean: {single: ($vsj[0].clean // null), cluster: ($vcj[0].clean // null)}},
   day2_on_cluster: {swap_window_seconds: ($day2[0].SwapWindow / 1e9), leavers: $day2[0].Leavers,
                     longest_reader_wait_ms: ([$probe[0].ping.max_ms, $probe[0].hgetall.max_ms] | max), readers: $probe[0]},
