@@ -182,6 +182,16 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		})
 	}
 
+	t.Run("slot migrating: swap refused", func(t *testing.T) {
+		stable := setMigrating(t, cc, 777)
+		_, err := Load(ctx, s.pool, s.cc, opts(dirs[1]))
+		stable()
+		if err == nil || !strings.Contains(err.Error(), "migrating") || errors.Is(err, ErrBadInput) {
+			t.Fatalf("load while slot 777 is migrating: %v (want a refusal naming the migration, exit 3)", err)
+		}
+		complete("after the refused load", day1.Fingerprint)
+	})
+
 	t.Run("master killed while staging", func(t *testing.T) {
 		testHook = func(p string) {
 			if p == "recs-staged" {
@@ -225,4 +235,55 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		})
 		complete("after --resume", "")
 	})
+}
+
+// setMigrating starts moving slot to another master as a resharding does
+// (MIGRATING on its owner, IMPORTING on the target) and returns the function
+// that makes it STABLE again on both (also run at cleanup).
+func setMigrating(t *testing.T, cc *redis.ClusterClient, slot int) func() {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := cc.MasterForKey(ctx, "{"+dataset.SlotTag(uint16(slot))+"}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target *redis.Client
+	var mu sync.Mutex
+	err = cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.Options().Addr != owner.Options().Addr {
+			target = m
+		}
+		return nil
+	})
+	if err != nil || target == nil {
+		t.Fatalf("a second master: %v", err)
+	}
+	ownerID, err := owner.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetID, err := target.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", ownerID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", targetID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stable := func() {
+		once.Do(func() {
+			for _, n := range []*redis.Client{owner, target} {
+				if err := n.Do(context.Background(), "CLUSTER", "SETSLOT", slot, "STABLE").Err(); err != nil {
+					t.Errorf("SETSLOT %d STABLE on %s: %v", slot, n.Options().Addr, err)
+				}
+			}
+		})
+	}
+	t.Cleanup(stable)
+	return stable
 }

@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,48 @@ func TestCrashBetweenStores(t *testing.T) {
 	}
 	if left := s.stageLeft(t, probeISDNs...); len(left) > 0 {
 		t.Fatalf("staging of the discarded journal left behind: %v", left)
+	}
+}
+
+// TestStaleJournalNeverApplied: a journal older than the live generation
+// (state swapping, so it would otherwise only roll forward) is discarded by
+// --resume, never applied: its staged keys do not replace the live ones and
+// the live meta:stats keeps the newer generation.
+func TestStaleJournalNeverApplied(t *testing.T) {
+	s := newStores(t)
+	s.load(t, s.opts(gen(t, 300, 1)))
+	ctx := context.Background()
+	before := s.snapshot(t)
+	liveGen, err := s.rdb.HGet(ctx, s.keys.Stats(), dataset.StatGeneration).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	isdn := s.rdb.SRandMember(ctx, s.keys.RiskIndex("LOW")).Val()
+	if isdn == "" {
+		isdn = s.rdb.SRandMember(ctx, s.keys.RiskIndex("MEDIUM")).Val()
+	}
+	staleGen := strconv.FormatInt(liveGen-1, 10)
+	s.rdb.HSet(ctx, s.keys.Stage(s.keys.Rec(isdn)), "isdn", isdn, "stale_field", "x")
+	s.rdb.HSet(ctx, s.keys.Stage(s.keys.Stats()), dataset.StatFingerprint, "stale", dataset.StatGeneration, staleGen)
+	s.rdb.Set(ctx, s.keys.StagePrefix()+"active", "x", 0)
+	s.rdb.HSet(ctx, s.keys.SwapJournal(), jState, swapSwapping, jGeneration, staleGen, jPostgres, "1")
+
+	o := s.opts("")
+	o.Recover = RecoverForward
+	sum, err := Load(ctx, s.pool, s.rdb, o)
+	if err != nil || !strings.Contains(sum.Recovered, "discarded") {
+		t.Fatalf("--resume of a stale journal: %v, %+v (want it discarded)", err, sum)
+	}
+	if s.rdb.HExists(ctx, s.keys.Rec(isdn), "stale_field").Val() {
+		t.Fatalf("the stale generation's rec hash of %s replaced the live one", isdn)
+	}
+	if g := s.rdb.HGet(ctx, s.keys.Stats(), dataset.StatGeneration).Val(); g != strconv.FormatInt(liveGen, 10) {
+		t.Fatalf("live generation %s after the stale journal, want %d", g, liveGen)
+	}
+	if got := s.snapshot(t); got != before {
+		t.Fatalf("live snapshot changed: %+v, was %+v", got, before)
+	}
+	if left := s.stageLeft(t, isdn); len(left) > 0 {
+		t.Fatalf("the stale journal's staging left behind: %v", left)
 	}
 }
