@@ -23,7 +23,12 @@
 #         starts at the write its event loop gets round to, 0.64) reports a mean that no closed
 #         loop of C clients at that throughput has, so ut360 could match it only by luck;
 #       - p50 within 20% of the tool's where the clients do not outnumber the cores: the same pairs
-#         at min(C, cores) clients (HARNESS_CORES_CLIENTS), twice each, ut360, tool, tool, ut360.
+#         at min(C, cores) clients (HARNESS_CORES_CLIENTS) in HARNESS_CC_PAIRS (5) pairs of short
+#         runs (HARNESS_CC_DURATION, 3 s) back to back, the order alternating; the goal reads the
+#         median over the pairs of each pair's p50 difference, so a drift of the shared machine
+#         falls on both runs of a pair and one disturbed pair does not decide. Both tools' clients
+#         run on the same CPUs (HARNESS_CLIENT_CPUS, default 0 on 2+ cores, via taskset; empty:
+#         not pinned), the servers on the others.
 #         redis-benchmark's p50 has 8 µs resolution (its HdrHistogram's lowest value is 10 µs, so
 #         its buckets are 2^3 µs wide below 16 ms, and it prints a bucket's highest value): the
 #         p50 it prints as P is somewhere in (P - 8 µs, P], and ut360's is compared with the
@@ -58,6 +63,11 @@ PGBASE=${UT360_PG_URL:-postgres://postgres@127.0.0.1:5432/ut360?sslmode=disable}
 REDIS_URL=${UT360_REDIS_URL:-redis://127.0.0.1:6379/0}
 case "$PGBASE" in *\?*) PGURL="$PGBASE&search_path=$SCHEMA" ;; *) PGURL="$PGBASE?search_path=$SCHEMA" ;; esac
 PGCONN="${PGBASE%%\?*}"            # libpq URL without ut360's query parameters
+# The clients-≤-cores runs pin both tools' client processes to the same CPUs (taskset), by default
+# CPU 0, leaving the rest to the servers: unpinned, the clients and the servers' processes took
+# turns on both cores at random and the 2-client p50s of one tool moved by ±30% between runs.
+CLIENT_CPUS=${HARNESS_CLIENT_CPUS-$( ((CORES >= 2)) && command -v taskset >/dev/null && echo 0)}
+PIN=()                             # the taskset prefix, set for those runs only
 [[ "$REDIS_URL" =~ ^redis://([^:/@]*@)?([^:/]+):([0-9]+) ]] && RHOST=${BASH_REMATCH[2]} RPORT=${BASH_REMATCH[3]} || { RHOST=127.0.0.1; RPORT=6379; }
 rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
 psqlh() { PGOPTIONS="-c search_path=$SCHEMA" psql -X -q -v ON_ERROR_STOP=1 "$PGCONN" "$@"; }
@@ -122,16 +132,16 @@ ut360_run() { # $1 target, $2 keys file, $3 tag, $4 scenario file, rest: extra f
   local target=$1 keys=$2 tag=$3 file=$4; shift 4
   local dir="$WORK/ut360-$tag"
   # Flags go before the file: urfave/cli stops parsing flags at the first argument.
-  "$BIN" -q --pg "$PGURL" --redis "$REDIS_URL" --namespace "$NS" bench --target "$target" \
+  "${PIN[@]}" "$BIN" -q --pg "$PGURL" --redis "$REDIS_URL" --namespace "$NS" bench --target "$target" \
     --keys-file "$keys" --out "$dir" "$@" "$file" >"$WORK/$tag.out" 2>&1 || [ $? = 1 ] || { cat "$WORK/$tag.out" >&2; exit 3; }
   jq -r '.scenarios[0].results[0] | "\(.throughput) \(.latency.p50_ms) \(.latency["p99.9_ms"]) \(.corrected["p99.9_ms"] // 0) \(.ops) \(.late // 0) \(.latency.mean_ms)"' "$dir"/*/summary.json
 }
 
-pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
-  local c=${2:-$C}
+pgbench_run() { # $1 tag, $2 clients (default C), $3 seconds (default D) → "tps p50_ms logged_mean_ms"
+  local c=${2:-$C} d=${3:-$D}
   local log="$WORK/pgblog-$1"
   mkdir -p "$log"
-  (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" pgbench -n -M prepared -c "$c" -j $((c < 2 ? 1 : 2)) -T "$D" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
+  (cd "$log" && PGOPTIONS="-c search_path=$SCHEMA" "${PIN[@]}" pgbench -n -M prepared -c "$c" -j $((c < 2 ? 1 : 2)) -T "$d" -l "${PGB_ARGS[@]}" "$PGCONN" >"$log/out.txt" 2>&1) ||
     { cat "$log/out.txt" >&2; exit 3; }
   local tps
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log/out.txt")
@@ -143,7 +153,7 @@ pgbench_run() { # $1 tag, $2 clients (default C) → "tps p50_ms logged_mean_ms"
 }
 
 rbench_run() { # $1 requests, $2 clients (default C) → "rps p50_ms avg_ms"
-  redis-benchmark -h "$RHOST" -p "$RPORT" -c "${2:-$C}" -n "$1" -r "$K" --csv HGETALL "$NS:rec:__rand_int__" |
+  "${PIN[@]}" redis-benchmark -h "$RHOST" -p "$RPORT" -c "${2:-$C}" -n "$1" -r "$K" --csv HGETALL "$NS:rec:__rand_int__" |
     awk -F'","' 'NR==2 {print $2, $5, $3}'
 }
 
@@ -198,21 +208,31 @@ UT_RD_LITTLE=$(little "$UT_RD_MEAN" "$UT_RD_TPS") RB_LITTLE=$(little "$RB_MEAN" 
 
 # Clients ≤ cores: with no more clients than cores, neither tool's scheduling of its clients
 # shapes the distribution, and the p50s compare (the goal); the same pairs, twice each.
-say "$CC clients (≤ $CORES cores): the same lookups, ut360, tool, tool, ut360"
-FEW=(--concurrency "$CC" --duration "${D}s" --warmup 1s)
-read -r uc1 upc1 _ <<<"$(ut360_run postgres "$WORK/keys.txt" pg-cc1 "$LOOKUP" "${FEW[@]}")"
-read -r gc1 gpc1 _ <<<"$(pgbench_run cc1 "$CC")"
-read -r gc2 gpc2 _ <<<"$(pgbench_run cc2 "$CC")"
-read -r uc2 upc2 _ <<<"$(ut360_run postgres "$WORK/keys.txt" pg-cc2 "$LOOKUP" "${FEW[@]}")"
-read -r rc1 rpc1 _ <<<"$(ut360_run redis "$WORK/intkeys.txt" rd-cc1 "$RLOOKUP" "${FEW[@]}")"
-num rc1
-REQS_CC=$(awk -v t="$rc1" -v d="$D" 'BEGIN {printf "%d", t * d + 1000}')
-read -r bc1 bpc1 _ <<<"$(rbench_run "$REQS_CC" "$CC")"
-read -r bc2 bpc2 _ <<<"$(rbench_run "$REQS_CC" "$CC")"
-read -r rc2 rpc2 _ <<<"$(ut360_run redis "$WORK/intkeys.txt" rd-cc2 "$RLOOKUP" "${FEW[@]}")"
-num uc1 upc1 gc1 gpc1 gc2 gpc2 uc2 upc2 rc1 rpc1 bc1 bpc1 bc2 bpc2 rc2 rpc2
-CC_UT_PG_TPS=$(mean "$uc1" "$uc2") CC_UT_PG_P50=$(mean "$upc1" "$upc2") CC_PGB_TPS=$(mean "$gc1" "$gc2") CC_PGB_P50=$(mean "$gpc1" "$gpc2")
-CC_UT_RD_TPS=$(mean "$rc1" "$rc2") CC_UT_RD_P50=$(mean "$rpc1" "$rpc2") CC_RB_TPS=$(mean "$bc1" "$bc2") CC_RB_P50=$(mean "$bpc1" "$bpc2")
+PAIRS=${HARNESS_CC_PAIRS:-5} DC=${HARNESS_CC_DURATION:-3}
+say "$CC clients (≤ $CORES cores): the same lookups, $PAIRS pairs of ${DC}s runs, back to back, the order alternating"
+FEW=(--concurrency "$CC" --duration "${DC}s" --warmup 1s)
+[[ -n "$CLIENT_CPUS" ]] && PIN=(taskset -c "$CLIENT_CPUS")
+PG_PAIRS='' RD_PAIRS=''
+# pair LIST A… — appends "[A, …]" to the JSON list held in the variable named LIST.
+pair() { local l=$1; shift; local IFS=,; printf -v "$l" '%s%s[%s]' "${!l}" "${!l:+, }" "$*"; }
+for ((i = 1; i <= PAIRS; i++)); do
+  if ((i % 2)); then
+    read -r ut up _ <<<"$(ut360_run postgres "$WORK/keys.txt" "pg-cc$i" "$LOOKUP" "${FEW[@]}")"
+    read -r gt gp _ <<<"$(pgbench_run "cc$i" "$CC" "$DC")"
+    read -r rt rp _ <<<"$(ut360_run redis "$WORK/intkeys.txt" "rd-cc$i" "$RLOOKUP" "${FEW[@]}")"
+    num rt
+    read -r bt bp _ <<<"$(rbench_run "$(awk -v t="$rt" -v d="$DC" 'BEGIN {printf "%d", t * d + 500}')" "$CC")"
+  else
+    read -r gt gp _ <<<"$(pgbench_run "cc$i" "$CC" "$DC")"
+    read -r ut up _ <<<"$(ut360_run postgres "$WORK/keys.txt" "pg-cc$i" "$LOOKUP" "${FEW[@]}")"
+    read -r bt bp _ <<<"$(rbench_run "$(awk -v t="$rt" -v d="$DC" 'BEGIN {printf "%d", t * d + 500}')" "$CC")"
+    read -r rt rp _ <<<"$(ut360_run redis "$WORK/intkeys.txt" "rd-cc$i" "$RLOOKUP" "${FEW[@]}")"
+  fi
+  num ut up gt gp rt rp bt bp
+  pair PG_PAIRS "$ut" "$up" "$gt" "$gp"
+  pair RD_PAIRS "$rt" "$rp" "$bt" "$bp"
+done
+PIN=()
 
 # Stall runs: the lookup after 1 s warmup; the stall starts 2.5 s after launch.
 stall_file() { # $1 name, $2 load line
@@ -252,8 +272,7 @@ jq -n \
   --arg pgbench "$(pgbench --version)" --arg rbench "$(redis-benchmark --version)" \
   --argjson ut_pg_tps "$UT_PG_TPS" --argjson ut_pg_p50 "$UT_PG_P50" --argjson pgb_tps "$PGB_TPS" --argjson pgb_p50 "$PGB_P50" \
   --argjson cc "$CC" --argjson cores "$CORES" \
-  --argjson cc_ut_pg_tps "$CC_UT_PG_TPS" --argjson cc_ut_pg_p50 "$CC_UT_PG_P50" --argjson cc_pgb_tps "$CC_PGB_TPS" --argjson cc_pgb_p50 "$CC_PGB_P50" \
-  --argjson cc_ut_rd_tps "$CC_UT_RD_TPS" --argjson cc_ut_rd_p50 "$CC_UT_RD_P50" --argjson cc_rb_tps "$CC_RB_TPS" --argjson cc_rb_p50 "$CC_RB_P50" \
+  --arg client_cpus "$CLIENT_CPUS" --argjson cc_seconds "$DC" --argjson pg_pairs "[$PG_PAIRS]" --argjson rd_pairs "[$RD_PAIRS]" \
   --argjson ut_rd_mean "$UT_RD_MEAN" --argjson rb_mean "$RB_MEAN" \
   --argjson ut_pg_mean "$UT_PG_MEAN" --argjson pgb_mean "$PGB_MEAN" --argjson ut_pg_little "$UT_PG_LITTLE" --argjson pgb_little "$PGB_LITTLE" --argjson ut_rd_little "$UT_RD_LITTLE" --argjson rb_little "$RB_LITTLE" \
   --argjson ut_rd_tps "$UT_RD_TPS" --argjson ut_rd_p50 "$UT_RD_P50" --argjson rb_tps "$RB_TPS" --argjson rb_p50 "$RB_P50" \
@@ -264,6 +283,7 @@ jq -n \
   # near(u; lo; hi): how far u lies outside [lo, hi], relative to the nearest end (0 inside).
   def near(u; lo; hi): if u < lo then ratio(u - lo; lo) elif u > hi then ratio(u - hi; hi) else 0 end;
   def rb_p50(u; p): near(u; p - 0.008; p); # redis-benchmark prints p50 to 8 µs (see the header)
+  def med: map(select(. != null)) | sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   # A mean compares where the tool accounts for its clients\u0027 time as ut360 must.
   def accounts(l): l >= 0.95 and l <= 1.05;
   def mean_goal(diff; l): if accounts(l) then (diff != null and (diff | fabs) <= 0.15) else null end;
@@ -287,9 +307,15 @@ jq -n \
             redis_benchmark_littles_law: $rb_little,
             ut360_mean_ms: $ut_rd_mean, redis_benchmark_mean_ms: $rb_mean, mean_rel_diff: ratio($ut_rd_mean - $rb_mean; $rb_mean)},
     clients_le_cores: {
-      clients: $cc, cores: $cores,
-      postgres: {ut360_tps: $cc_ut_pg_tps, ut360_p50_ms: $cc_ut_pg_p50, pgbench_tps: $cc_pgb_tps, pgbench_p50_ms: $cc_pgb_p50, throughput_ratio: ratio($cc_ut_pg_tps; $cc_pgb_tps), p50_rel_diff: ratio($cc_ut_pg_p50 - $cc_pgb_p50; $cc_pgb_p50)},
-      redis: {ut360_tps: $cc_ut_rd_tps, ut360_p50_ms: $cc_ut_rd_p50, redis_benchmark_rps: $cc_rb_tps, redis_benchmark_p50_ms: $cc_rb_p50, throughput_ratio: ratio($cc_ut_rd_tps; $cc_rb_tps), p50_rel_diff: rb_p50($cc_ut_rd_p50; $cc_rb_p50)}
+      clients: $cc, cores: $cores, client_cpus: (if $client_cpus == "" then "not pinned" else $client_cpus end),
+      pairs: ($pg_pairs | length), seconds: $cc_seconds,
+      estimate: "per store, the median over the pairs of (ut360 p50 - tool p50) / tool p50; throughputs and p50s are each tool\u0027s medians",
+      postgres: ($pg_pairs | {pairs_ut360_tps_p50_pgbench_tps_p50: ., ut360_tps: (map(.[0]) | med), ut360_p50_ms: (map(.[1]) | med),
+        pgbench_tps: (map(.[2]) | med), pgbench_p50_ms: (map(.[3]) | med), p50_rel_diff: (map(ratio(.[1] - .[3]; .[3])) | med)}
+        | .throughput_ratio = ratio(.ut360_tps; .pgbench_tps)),
+      redis: ($rd_pairs | {pairs_ut360_tps_p50_rb_rps_p50: ., ut360_tps: (map(.[0]) | med), ut360_p50_ms: (map(.[1]) | med),
+        redis_benchmark_rps: (map(.[2]) | med), redis_benchmark_p50_ms: (map(.[3]) | med), p50_rel_diff: (map(rb_p50(.[1]; .[3])) | med)}
+        | .throughput_ratio = ratio(.ut360_tps; .redis_benchmark_rps))
     },
     stall: {
       redis_open_p999_ms: $so_rd, redis_open_late: $so_rd_late, redis_closed_raw_p999_ms: $sc_rd, redis_closed_corrected_p999_ms: $sc_rd_corr, redis_closed_ops: $sc_rd_ops,
