@@ -64,8 +64,8 @@ REDIS_URL=${UT360_REDIS_URL:-redis://127.0.0.1:6379/0}
 case "$PGBASE" in *\?*) PGURL="$PGBASE&search_path=$SCHEMA" ;; *) PGURL="$PGBASE?search_path=$SCHEMA" ;; esac
 PGCONN="${PGBASE%%\?*}"            # libpq URL without ut360's query parameters
 # The clients-≤-cores runs pin both tools' client processes to the same CPUs (taskset), by default
-# CPU 0, leaving the rest to the servers: unpinned, the clients and the servers' processes took
-# turns on both cores at random and the 2-client p50s of one tool moved by ±30% between runs.
+# CPU 0, leaving the rest to the servers, so neither tool gets a core the other did not
+# (unpinned, the 2-client p50s of one tool moved by ±30% between runs: docs/bench.md).
 CLIENT_CPUS=${HARNESS_CLIENT_CPUS-$( ((CORES >= 2)) && command -v taskset >/dev/null && echo 0)}
 PIN=()                             # the taskset prefix, set for those runs only
 [[ "$REDIS_URL" =~ ^redis://([^:/@]*@)?([^:/]+):([0-9]+) ]] && RHOST=${BASH_REMATCH[2]} RPORT=${BASH_REMATCH[3]} || { RHOST=127.0.0.1; RPORT=6379; }
@@ -207,7 +207,9 @@ UT_RD_MEAN=$(mean "$r1m" "$r2m") RB_MEAN=$(mean "$ba1" "$ba2")
 UT_RD_LITTLE=$(little "$UT_RD_MEAN" "$UT_RD_TPS") RB_LITTLE=$(little "$RB_MEAN" "$RB_TPS")
 
 # Clients ≤ cores: with no more clients than cores, neither tool's scheduling of its clients
-# shapes the distribution, and the p50s compare (the goal); the same pairs, twice each.
+# shapes the distribution, and the p50s compare (the goal). Pairs of short runs back to back:
+# the shared machine's drift falls on both runs of a pair (the requests of an even pair's
+# redis-benchmark run follow the previous ut360 run's throughput).
 PAIRS=${HARNESS_CC_PAIRS:-5} DC=${HARNESS_CC_DURATION:-3}
 say "$CC clients (≤ $CORES cores): the same lookups, $PAIRS pairs of ${DC}s runs, back to back, the order alternating"
 FEW=(--concurrency "$CC" --duration "${DC}s" --warmup 1s)
