@@ -240,34 +240,10 @@ func TestLoadOnClusterFaults(t *testing.T) {
 // setMigrating starts moving slot to another master as a resharding does
 // (MIGRATING on its owner, IMPORTING on the target) and returns the function
 // that makes it STABLE again on both (also run at cleanup).
-func setMigrating(t *testing.T, cc *redis.ClusterClient, slot int) func() {
+func setMigrating(t *testing.T, cc *redis.ClusterClient, slot uint16) func() {
 	t.Helper()
 	ctx := context.Background()
-	owner, err := cc.MasterForKey(ctx, "{"+dataset.SlotTag(uint16(slot))+"}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var target *redis.Client
-	var mu sync.Mutex
-	err = cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if m.Options().Addr != owner.Options().Addr {
-			target = m
-		}
-		return nil
-	})
-	if err != nil || target == nil {
-		t.Fatalf("a second master: %v", err)
-	}
-	ownerID, err := owner.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
-	targetID, err := target.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner, target, ownerID, targetID := testenv.SlotMasters(t, cc, "{"+dataset.SlotTag(slot)+"}")
 	if err := target.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", ownerID).Err(); err != nil {
 		t.Fatal(err)
 	}

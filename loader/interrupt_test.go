@@ -235,10 +235,7 @@ func TestStaleJournalNeverApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	isdn := s.rdb.SRandMember(ctx, s.keys.RiskIndex("LOW")).Val()
-	if isdn == "" {
-		isdn = s.rdb.SRandMember(ctx, s.keys.RiskIndex("MEDIUM")).Val()
-	}
+	isdn := dataset.ISDNFor(1, 0) // a live subscriber (seed 1)
 	staleGen := strconv.FormatInt(liveGen-1, 10)
 	s.rdb.HSet(ctx, s.keys.Stage(s.keys.Rec(isdn)), "isdn", isdn, "stale_field", "x")
 	s.rdb.HSet(ctx, s.keys.Stage(s.keys.Stats()), dataset.StatFingerprint, "stale", dataset.StatGeneration, staleGen)

@@ -208,8 +208,7 @@ UT_RD_LITTLE=$(little "$UT_RD_MEAN" "$UT_RD_TPS") RB_LITTLE=$(little "$RB_MEAN" 
 
 # Clients ≤ cores: with no more clients than cores, neither tool's scheduling of its clients
 # shapes the distribution, and the p50s compare (the goal). Pairs of short runs back to back:
-# the shared machine's drift falls on both runs of a pair (the requests of an even pair's
-# redis-benchmark run follow the previous ut360 run's throughput).
+# the shared machine's drift falls on both runs of a pair.
 PAIRS=${HARNESS_CC_PAIRS:-5} DC=${HARNESS_CC_DURATION:-3}
 say "$CC clients (≤ $CORES cores): the same lookups, $PAIRS pairs of ${DC}s runs, back to back, the order alternating"
 FEW=(--concurrency "$CC" --duration "${DC}s" --warmup 1s)
@@ -217,18 +216,17 @@ FEW=(--concurrency "$CC" --duration "${DC}s" --warmup 1s)
 PG_PAIRS='' RD_PAIRS=''
 # pair LIST A… — appends "[A, …]" to the JSON list held in the variable named LIST.
 pair() { local l=$1; shift; local IFS=,; printf -v "$l" '%s%s[%s]' "${!l}" "${!l:+, }" "$*"; }
+# One run each; they set the globals read below (ut up, gt gp, rt rp, bt bp).
+cc_ut_pg() { read -r ut up _ <<<"$(ut360_run postgres "$WORK/keys.txt" "pg-cc$i" "$LOOKUP" "${FEW[@]}")"; }
+cc_pgbench() { read -r gt gp _ <<<"$(pgbench_run "cc$i" "$CC" "$DC")"; }
+cc_ut_rd() { read -r rt rp _ <<<"$(ut360_run redis "$WORK/intkeys.txt" "rd-cc$i" "$RLOOKUP" "${FEW[@]}")"; num rt; }
+# redis-benchmark's request count follows ut360's latest Redis throughput (about DC seconds).
+cc_rbench() { read -r bt bp _ <<<"$(rbench_run "$(awk -v t="$rt" -v d="$DC" 'BEGIN {printf "%d", t * d + 500}')" "$CC")"; }
 for ((i = 1; i <= PAIRS; i++)); do
   if ((i % 2)); then
-    read -r ut up _ <<<"$(ut360_run postgres "$WORK/keys.txt" "pg-cc$i" "$LOOKUP" "${FEW[@]}")"
-    read -r gt gp _ <<<"$(pgbench_run "cc$i" "$CC" "$DC")"
-    read -r rt rp _ <<<"$(ut360_run redis "$WORK/intkeys.txt" "rd-cc$i" "$RLOOKUP" "${FEW[@]}")"
-    num rt
-    read -r bt bp _ <<<"$(rbench_run "$(awk -v t="$rt" -v d="$DC" 'BEGIN {printf "%d", t * d + 500}')" "$CC")"
+    cc_ut_pg; cc_pgbench; cc_ut_rd; cc_rbench
   else
-    read -r gt gp _ <<<"$(pgbench_run "cc$i" "$CC" "$DC")"
-    read -r ut up _ <<<"$(ut360_run postgres "$WORK/keys.txt" "pg-cc$i" "$LOOKUP" "${FEW[@]}")"
-    read -r bt bp _ <<<"$(rbench_run "$(awk -v t="$rt" -v d="$DC" 'BEGIN {printf "%d", t * d + 500}')" "$CC")"
-    read -r rt rp _ <<<"$(ut360_run redis "$WORK/intkeys.txt" "rd-cc$i" "$RLOOKUP" "${FEW[@]}")"
+    cc_pgbench; cc_ut_pg; cc_rbench; cc_ut_rd
   fi
   num ut up gt gp rt rp bt bp
   pair PG_PAIRS "$ut" "$up" "$gt" "$gp"

@@ -401,31 +401,7 @@ func TestMigratingSlots(t *testing.T) {
 	}
 	// Two masters: the owner of slot s and another one.
 	const s = 12345
-	owner, err := cc.MasterForKey(ctx, "{"+dataset.SlotTag(s)+"}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var other *redis.Client
-	var mu sync.Mutex
-	err = cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if m.Options().Addr != owner.Options().Addr {
-			other = m // any one will do
-		}
-		return nil
-	})
-	if err != nil || other == nil {
-		t.Fatalf("a second master: %v", err)
-	}
-	ownerID, err := owner.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherID, err := other.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner, other, ownerID, otherID := testenv.SlotMasters(t, cc, "{"+dataset.SlotTag(s)+"}")
 	t.Cleanup(func() {
 		for _, n := range []*redis.Client{owner, other} {
 			if err := n.Do(context.Background(), "CLUSTER", "SETSLOT", s, "STABLE").Err(); err != nil {

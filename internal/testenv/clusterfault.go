@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -91,4 +92,35 @@ func repoFile(rel string) (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// SlotMasters returns the master that owns key's slot and another master,
+// with their cluster node IDs: for tests that set a slot MIGRATING or
+// IMPORTING by hand, as a resharding does.
+func SlotMasters(t testing.TB, cc *redis.ClusterClient, key string) (owner, other *redis.Client, ownerID, otherID string) {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	err = cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.Options().Addr != owner.Options().Addr {
+			other = m // any one will do
+		}
+		return nil
+	})
+	if err != nil || other == nil {
+		t.Fatalf("a second master: %v", err)
+	}
+	if ownerID, err = owner.Do(ctx, "CLUSTER", "MYID").Text(); err != nil {
+		t.Fatal(err)
+	}
+	if otherID, err = other.Do(ctx, "CLUSTER", "MYID").Text(); err != nil {
+		t.Fatal(err)
+	}
+	return owner, other, ownerID, otherID
 }
