@@ -149,7 +149,7 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		return Options{Data: dir, Postgres: true, Redis: true, Keys: s.keys, RejectsPath: "-"}
 	}
 	// until retries fn while the cluster fails over (about 3.5 s).
-	until := func(what string, fn func() error) {
+	until := func(t *testing.T, what string, fn func() error) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -163,9 +163,9 @@ func TestLoadOnClusterFaults(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	complete := func(when, fingerprint string) {
+	complete := func(t *testing.T, when, fingerprint string) {
 		t.Helper()
-		until("read back", func() error {
+		until(t, "read back", func() error {
 			fams := s.keysOnCluster(t)
 			fp := s.cc.HGet(ctx, s.keys.Stats(), dataset.StatFingerprint).Val()
 			if fingerprint == "" { // the generation PostgreSQL holds
@@ -182,6 +182,26 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		})
 	}
 
+	t.Run("cancelled with the swap planned: nothing staged left", func(t *testing.T) {
+		// The drop set and the staged meta:stats sit in different slots.
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		testHook = func(p string) {
+			if p == "swap-queued" {
+				cancel()
+			}
+		}
+		_, err := Load(cctx, s.pool, s.cc, opts(dirs[1]))
+		testHook = nil
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("load cancelled before the PostgreSQL swap: %v", err)
+		}
+		complete(t, "after the cancelled load", day1.Fingerprint)
+		if n := s.cc.Exists(ctx, s.keys.SwapJournal()).Val(); n != 0 {
+			t.Fatal("the cancelled load left its swap journal")
+		}
+	})
+
 	t.Run("slot migrating: swap refused", func(t *testing.T) {
 		stable := setMigrating(t, cc, 777)
 		_, err := Load(ctx, s.pool, s.cc, opts(dirs[1]))
@@ -189,7 +209,7 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "migrating") || errors.Is(err, ErrBadInput) {
 			t.Fatalf("load while slot 777 is migrating: %v (want a refusal naming the migration, exit 3)", err)
 		}
-		complete("after the refused load", day1.Fingerprint)
+		complete(t, "after the refused load", day1.Fingerprint)
 	})
 
 	t.Run("master killed while staging", func(t *testing.T) {
@@ -202,10 +222,10 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		testHook = nil
 		if err != nil {
 			t.Logf("load failed (allowed: the live snapshot must be intact): %v", err)
-			complete("after the failed load", day1.Fingerprint)
+			complete(t, "after the failed load", day1.Fingerprint)
 			return
 		}
-		complete("after the load that rode out the failover", sum.Fingerprint)
+		complete(t, "after the load that rode out the failover", sum.Fingerprint)
 	})
 	testenv.RestartCluster(t, cc)
 
@@ -221,19 +241,19 @@ func TestLoadOnClusterFaults(t *testing.T) {
 		testHook = nil
 		if err == nil {
 			t.Logf("the swap rode out the failover")
-			complete("after the swap", sum.Fingerprint)
+			complete(t, "after the swap", sum.Fingerprint)
 			return
 		}
 		if !errors.Is(err, ErrSwapUnfinished) {
 			t.Fatalf("a failed swap is not reported as unfinished: %v", err)
 		}
-		until("--resume", func() error {
+		until(t, "--resume", func() error {
 			o := opts("")
 			o.Recover = RecoverForward
 			_, err := Load(ctx, s.pool, s.cc, o)
 			return err
 		})
-		complete("after --resume", "")
+		complete(t, "after --resume", "")
 	})
 }
 

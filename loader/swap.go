@@ -403,7 +403,11 @@ func (s *redisStage) abandon(ctx context.Context, subs *subscribers) error {
 	if err := s.discard(ctx, subs); err != nil {
 		return err
 	}
-	err := s.rdb.Unlink(ctx, s.dropKey(), s.stagedStats()).Err()
+	// Two keys of different slots: one UNLINK each on a cluster.
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.unlink(ctx, p, []string{s.dropKey(), s.stagedStats()})
+		return nil
+	})
 	if err != nil {
 		return err
 	}

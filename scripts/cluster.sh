@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A local Redis Cluster for ut360: 3 masters + 3 replicas on 127.0.0.1 (see docs/cluster.md).
 #   scripts/cluster.sh up      start the nodes that are not running, create the cluster when it does not
-#                              exist yet, rejoin a restarted node; wait until the cluster is healthy
+#                              exist yet, rejoin a restarted node, make slots left MIGRATING/IMPORTING by a
+#                              killed test stable again; wait until the cluster is healthy
 #   scripts/cluster.sh down    stop the nodes this script started (pid files) and wait until they are gone
 #   scripts/cluster.sh status  one line per node; exit 0 when the cluster is healthy, 1 otherwise
 #   scripts/cluster.sh reset   down, then delete the nodes' state (the next up creates a new cluster)
@@ -132,6 +133,25 @@ forget_stale() {
   done
 }
 
+# close_open_slots: makes STABLE again every slot a node has MIGRATING or IMPORTING. Nothing reshards
+# this local cluster, so an open slot is one a test left when its process died (the state survives a
+# restart in nodes.conf), and every load refuses to swap while it is open. Only when no test holds
+# the cluster: the tests' lock file (internal/testenv) is free.
+close_open_slots() {
+  local p s
+  exec 8>"${TMPDIR:-/tmp}/ut360-cluster-127.0.0.1_$BASE.lock"
+  if ! flock -x -n 8; then
+    exec 8>&-
+    return 0
+  fi
+  for p in $(ports); do
+    for s in $(cli "$p" cluster nodes | awk '/myself/ {for (i = 9; i <= NF; i++) if ($i ~ /^\[/) {sub(/^\[/, "", $i); sub(/-.*/, "", $i); print $i}}'); do
+      cli "$p" cluster setslot "$s" stable >/dev/null && say "127.0.0.1:$p: slot $s was left migrating or importing: made it stable"
+    done
+  done
+  exec 8>&-
+}
+
 up() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
     die "redis-server and redis-cli are needed (Debian: apt-get install redis-server redis-tools; \`make services\` installs them)"
@@ -203,6 +223,7 @@ up() {
     done
   fi
   forget_stale
+  close_open_slots
   wait_healthy
   say "healthy: 3 masters + 3 replicas on 127.0.0.1:$BASE-$((BASE + NODES - 1)) — redis+cluster://127.0.0.1:$BASE,127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2))"
 }

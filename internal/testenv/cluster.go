@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zeebo/xxh3"
 
 	"github.com/ut360/ut360/internal/redact"
 	"github.com/ut360/ut360/internal/redisconn"
@@ -57,7 +56,6 @@ func ClusterExclusive(t testing.TB) *redis.ClusterClient {
 func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	t.Helper()
 	u := ClusterURL()
-	lockCluster(t, u, how)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rdb, err := redisconn.Open(ctx, u)
@@ -70,6 +68,9 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…)", redact.URL(u))
 	}
 	t.Cleanup(func() { cc.Close() })
+	lockCluster(t, cc.Options().Addrs[0], how)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second) // the wait for the lock may have been long
+	defer cancel()
 	err = cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
 		info, err := c.ClusterInfo(ctx).Result()
 		if err != nil {
@@ -83,14 +84,32 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	if err != nil {
 		t.Fatalf("Redis Cluster at %s is not healthy: %v — %s", redact.URL(u), err, clusterHint)
 	}
+	// Under the lock no test has a slot open, so one open now was left by a
+	// test process that died (the state survives restarts in nodes.conf);
+	// every load would refuse to swap.
+	slots, err := redisconn.MigratingSlots(ctx, cc)
+	if err != nil {
+		t.Fatalf("Redis Cluster at %s: %v", redact.URL(u), err)
+	}
+	if len(slots) > 0 {
+		t.Fatalf("Redis Cluster at %s has %d hash slot(s) left migrating or importing (first %d), so every load refuses to swap: "+
+			"`make cluster` (scripts/cluster.sh up) makes them stable when no test holds the cluster", redact.URL(u), len(slots), slots[0])
+	}
 	return cc
 }
 
-// lockCluster takes the cross-process lock of the cluster at u (flock: how
-// is LOCK_SH or LOCK_EX) and releases it when the test ends.
-func lockCluster(t testing.TB, u string, how int) {
+// lockFile is the cross-process lock of the cluster whose first seed address
+// is addr. scripts/cluster.sh takes it too, to know that no test holds the
+// cluster before it touches slots.
+func lockFile(addr string) string {
+	return filepath.Join(os.TempDir(), "ut360-cluster-"+strings.ReplaceAll(addr, ":", "_")+".lock")
+}
+
+// lockCluster takes the cross-process lock of the cluster at addr (flock:
+// how is LOCK_SH or LOCK_EX) and releases it when the test ends.
+func lockCluster(t testing.TB, addr string, how int) {
 	t.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("ut360-cluster-%016x.lock", xxh3.HashString(u)))
+	path := lockFile(addr)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatalf("cluster lock: %v", err)
