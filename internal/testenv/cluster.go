@@ -56,6 +56,12 @@ func ClusterExclusive(t testing.TB) *redis.ClusterClient {
 func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	t.Helper()
 	u := ClusterURL()
+	cfg, err := redisconn.Parse(u)
+	if err != nil || cfg.Cluster == nil {
+		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…): %v", redact.URL(u), err)
+	}
+	// Lock before connecting: a fault test may have a node down right now.
+	lockCluster(t, cfg.Cluster.Addrs[0], how)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rdb, err := redisconn.Open(ctx, u)
@@ -68,9 +74,6 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…)", redact.URL(u))
 	}
 	t.Cleanup(func() { cc.Close() })
-	lockCluster(t, cc.Options().Addrs[0], how)
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second) // the wait for the lock may have been long
-	defer cancel()
 	err = cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
 		info, err := c.ClusterInfo(ctx).Result()
 		if err != nil {
