@@ -136,7 +136,7 @@ forget_stale() {
 # close_open_slots: makes STABLE again every slot a node has MIGRATING or IMPORTING. Nothing reshards
 # this local cluster, so an open slot is one a test left when its process died (the state survives a
 # restart in nodes.conf), and every load refuses to swap while it is open. Only when no test holds
-# the cluster: the tests' lock file (internal/testenv) is free.
+# the cluster: the lock file internal/testenv's lockCluster takes is free.
 close_open_slots() {
   local p s
   exec 8>"${TMPDIR:-/tmp}/ut360-cluster-127.0.0.1_$BASE.lock"

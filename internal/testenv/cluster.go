@@ -57,8 +57,11 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	t.Helper()
 	u := ClusterURL()
 	cfg, err := redisconn.Parse(u)
-	if err != nil || cfg.Cluster == nil {
-		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…): %v", redact.URL(u), err)
+	if err != nil {
+		t.Fatalf("UT360_REDIS_CLUSTER_URL: %v", err)
+	}
+	if cfg.Cluster == nil {
+		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…)", redact.URL(u))
 	}
 	// Lock before connecting: a fault test may have a node down right now.
 	lockCluster(t, cfg.Cluster.Addrs[0], how)
@@ -68,11 +71,7 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	if err != nil {
 		t.Fatalf("Redis Cluster at %s: %v — %s", redact.URL(u), err, clusterHint)
 	}
-	cc, ok := rdb.(*redis.ClusterClient)
-	if !ok {
-		rdb.Close()
-		t.Fatalf("UT360_REDIS_CLUSTER_URL %s is not a cluster URL (redis+cluster://host:port,…)", redact.URL(u))
-	}
+	cc := rdb.(*redis.ClusterClient) // Open of a cluster URL
 	t.Cleanup(func() { cc.Close() })
 	err = cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
 		info, err := c.ClusterInfo(ctx).Result()
@@ -101,18 +100,13 @@ func openCluster(t testing.TB, how int) *redis.ClusterClient {
 	return cc
 }
 
-// lockFile is the cross-process lock of the cluster whose first seed address
-// is addr. scripts/cluster.sh takes it too, to know that no test holds the
-// cluster before it touches slots.
-func lockFile(addr string) string {
-	return filepath.Join(os.TempDir(), "ut360-cluster-"+strings.ReplaceAll(addr, ":", "_")+".lock")
-}
-
-// lockCluster takes the cross-process lock of the cluster at addr (flock:
-// how is LOCK_SH or LOCK_EX) and releases it when the test ends.
+// lockCluster takes the cross-process lock of the cluster whose first seed
+// address is addr (flock: how is LOCK_SH or LOCK_EX) and releases it when the
+// test ends. scripts/cluster.sh takes the same file, to know that no test
+// holds the cluster before it touches slots.
 func lockCluster(t testing.TB, addr string, how int) {
 	t.Helper()
-	path := lockFile(addr)
+	path := filepath.Join(os.TempDir(), "ut360-cluster-"+strings.ReplaceAll(addr, ":", "_")+".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatalf("cluster lock: %v", err)
